@@ -21,11 +21,13 @@ records all read it.
     │   ├── ComfyUIOutOfMemory        COMFYUI_OOM           500
     │   ├── ComfyUITimeout            COMFYUI_TIMEOUT       504
     │   └── ComfyUINodeError          COMFYUI_NODE_ERROR    500
+    ├── NotImplementedYet             NOT_IMPLEMENTED       501
     └── (anything else)               INTERNAL              500
 
 ``ROUTE_NOT_FOUND`` (404) and ``PAYLOAD_TOO_LARGE`` (413) are produced by the Envoy
-edge for requests that never reach a service; they are listed here so the table
-stays the one reference.
+edge for requests that never reach a service, and ``NOT_IMPLEMENTED`` (501) marks an
+RPC of the contract whose capability has not landed yet; they are listed here so the
+table stays the one reference.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ class ErrorCode(str, enum.Enum):
     COMFYUI_OOM = "COMFYUI_OOM"
     COMFYUI_TIMEOUT = "COMFYUI_TIMEOUT"
     COMFYUI_NODE_ERROR = "COMFYUI_NODE_ERROR"
+    NOT_IMPLEMENTED = "NOT_IMPLEMENTED"
     INTERNAL = "INTERNAL"
 
 
@@ -79,6 +82,7 @@ ERROR_TABLE: dict[ErrorCode, ErrorSpec] = {
     ErrorCode.COMFYUI_OOM: ErrorSpec(500, "RESOURCE_EXHAUSTED", False),
     ErrorCode.COMFYUI_TIMEOUT: ErrorSpec(504, "DEADLINE_EXCEEDED", True),
     ErrorCode.COMFYUI_NODE_ERROR: ErrorSpec(500, "FAILED_PRECONDITION", False),
+    ErrorCode.NOT_IMPLEMENTED: ErrorSpec(501, "UNIMPLEMENTED", False),
     ErrorCode.INTERNAL: ErrorSpec(500, "INTERNAL", False),
 }
 
@@ -233,3 +237,10 @@ class ComfyUINodeError(ComfyUIError):
 
     code = ErrorCode.COMFYUI_NODE_ERROR
     default_message = "A ComfyUI node failed"
+
+
+class NotImplementedYet(GatewayError):
+    """Raised by an RPC of the contract whose capability has not been built yet."""
+
+    code = ErrorCode.NOT_IMPLEMENTED
+    default_message = "Not implemented yet"

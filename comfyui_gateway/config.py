@@ -1,0 +1,185 @@
+"""Typed settings, read once at start-up from the environment and ``.env``.
+
+Names and defaults are the reference description's table, plus ``GRPC_PORT`` and a
+few the gateway needs to run its edge. A bad value stops start-up with a message that
+names the variable (see ``load_settings``).
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlparse
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_COMFYUI_URL = "http://127.0.0.1:8188"
+SECRET_VARIABLES = frozenset({"API_KEYS", "JWT_SECRET", "S3_SECRET_KEY", "WEBHOOK_SECRET"})
+
+
+class StorageProvider(str, Enum):
+    LOCAL = "local"
+    S3 = "s3"
+
+
+class Role(str, Enum):
+    ADMIN = "admin"
+    USER = "user"
+
+
+class SettingsError(Exception):
+    """Raised when a configuration variable has a bad value; the message names it."""
+
+
+def _split_csv(value: Any) -> Any:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """Everything the gateway reads from its environment. Frozen: build once, pass down."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        frozen=True,
+        case_sensitive=True,
+    )
+
+    PORT: int = Field(3000, ge=1, le=65535)
+    """REST port (Envoy's listener)."""
+    HOST: str = "0.0.0.0"
+    """Address the REST listener binds."""
+    GRPC_PORT: int = Field(50051, ge=0, le=65535)
+    """Port of the gRPC server (0 picks a free one, for tests)."""
+    GRPC_HOST: str = "127.0.0.1"
+    """Address the gRPC server binds; Envoy reaches it there."""
+    COMFYUI_URL: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: [DEFAULT_COMFYUI_URL]
+    )
+    """One or more ComfyUI base URLs, comma-separated."""
+    COMFYUI_TIMEOUT_MS: int = Field(300_000, ge=1000)
+    """Longest a prompt may run on ComfyUI, in milliseconds."""
+    API_KEYS: Annotated[dict[str, Role], NoDecode] = Field(default_factory=dict)
+    """``key:role`` pairs, comma-separated; empty with no JWT_SECRET turns auth off."""
+    JWT_SECRET: str = ""
+    """HS256 secret for ``Authorization: Bearer`` tokens; empty disables JWT."""
+    REDIS_URL: str = ""
+    """Redis for the RQ queue, events and shared rate limits; empty = in-process."""
+    DATABASE_URL: str = "./data/gateway.db"
+    """SQLite file path, or a ``postgres://``/``postgresql://`` URL."""
+    STORAGE_PROVIDER: StorageProvider = StorageProvider.LOCAL
+    STORAGE_LOCAL_PATH: Path = Path("./data/outputs")
+    S3_ENDPOINT: str = ""
+    S3_BUCKET: str = ""
+    S3_ACCESS_KEY: str = ""
+    S3_SECRET_KEY: str = ""
+    S3_REGION: str = "us-east-1"
+    WEBHOOK_SECRET: str = ""
+    """HMAC-SHA256 key for the ``X-Signature`` header of webhooks."""
+    WEBHOOK_ALLOWED_DOMAINS: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["*"])
+    """``*``, exact host names, or ``*.suffix`` patterns, comma-separated."""
+    MAX_CONCURRENCY: int = Field(1, ge=1, le=64)
+    """Prompts each backend may hold in its own queue at once."""
+    MAX_IMAGE_SIZE: int = Field(2048, ge=64)
+    """Largest width or height a job may ask for, in pixels."""
+    MAX_BATCH_SIZE: int = Field(4, ge=1)
+    CACHE_ENABLED: bool = True
+    CACHE_TTL_SECONDS: int = Field(86_400, ge=0)
+    RATE_LIMIT_MAX: int = Field(100, ge=1)
+    """Requests allowed per caller per window."""
+    RATE_LIMIT_WINDOW_MS: int = Field(60_000, ge=100)
+    LOG_LEVEL: Literal["trace", "debug", "info", "warn", "warning", "error", "fatal", "silent"] = (
+        "info"
+    )
+    PRIVACY_MODE: bool = False
+    """Keep prompts out of logs, job logs and the database."""
+    CORS_ORIGINS: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["*"])
+    NODE_ENV: str = "development"
+    """Kept for compatibility with the description; ``production`` tightens warnings."""
+    MAX_REQUEST_BYTES: int = Field(10 * 1024 * 1024, ge=1024)
+    """Largest request body the edge accepts; larger ones get 413."""
+    ENVOY_ADMIN_PORT: int = Field(9901, ge=0, le=65535)
+    """Envoy's admin interface, bound to loopback only."""
+
+    @field_validator("COMFYUI_URL", mode="before")
+    @classmethod
+    def _parse_urls(cls, value: Any) -> Any:
+        urls = _split_csv(value)
+        if isinstance(urls, list):
+            for url in urls:
+                parsed = urlparse(url)
+                if parsed.scheme not in ("http", "https") or not parsed.netloc:
+                    raise ValueError(f"{url!r} is not an http(s) URL")
+            return [url.rstrip("/") for url in urls] or [DEFAULT_COMFYUI_URL]
+        return urls
+
+    @field_validator("WEBHOOK_ALLOWED_DOMAINS", "CORS_ORIGINS", mode="before")
+    @classmethod
+    def _parse_csv(cls, value: Any) -> Any:
+        return _split_csv(value)
+
+    @field_validator("API_KEYS", mode="before")
+    @classmethod
+    def _parse_keys(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        keys: dict[str, str] = {}
+        for entry in _split_csv(value):
+            key, sep, role = entry.rpartition(":")
+            if not sep or not key:
+                raise ValueError("each entry must be key:role (role admin or user)")
+            keys[key] = role
+        return keys
+
+    @model_validator(mode="after")
+    def _check_storage(self) -> Settings:
+        if self.STORAGE_PROVIDER is StorageProvider.S3 and not self.S3_BUCKET:
+            raise ValueError("S3_BUCKET: required when STORAGE_PROVIDER=s3")
+        return self
+
+    @property
+    def auth_enabled(self) -> bool:
+        return bool(self.API_KEYS or self.JWT_SECRET)
+
+    @property
+    def uses_postgres(self) -> bool:
+        return self.DATABASE_URL.startswith(("postgres://", "postgresql://"))
+
+    @property
+    def comfyui_urls(self) -> list[str]:
+        return list(self.COMFYUI_URL)
+
+
+def load_settings(env_file: str | Path | None = ".env", **overrides: Any) -> Settings:
+    """Build the settings once; a bad value raises SettingsError naming the variable."""
+    try:
+        return Settings(_env_file=env_file, **overrides)  # type: ignore[call-arg]
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            message = error["msg"].removeprefix("Value error, ")
+            if not error["loc"]:  # a rule across fields: the message names the variable
+                problems.append(message)
+                continue
+            name = str(error["loc"][0])
+            shown = "<redacted>" if name in SECRET_VARIABLES else repr(error.get("input"))
+            problems.append(f"{name}: {message} (got {shown})")
+        raise SettingsError("Invalid configuration: " + "; ".join(problems)) from exc
+
+
+def comfyui_url_configured(env_file: str | Path | None = ".env") -> bool:
+    """True when COMFYUI_URL is set explicitly (environment or .env), for ``dev``'s choice."""
+    import os
+
+    if os.environ.get("COMFYUI_URL", "").strip():
+        return True
+    if env_file is None or not Path(env_file).is_file():
+        return False
+    from dotenv import dotenv_values
+
+    return bool((dotenv_values(env_file).get("COMFYUI_URL") or "").strip())

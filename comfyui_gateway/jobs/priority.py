@@ -1,0 +1,13 @@
+"""Job priorities: the three RQ queues a job can wait in."""
+
+from __future__ import annotations
+
+import enum
+
+
+class JobPriority(str, enum.Enum):
+    """How soon a queued job should run; workers drain high, then normal, then low."""
+
+    HIGH = "high"
+    NORMAL = "normal"
+    LOW = "low"

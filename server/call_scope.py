@@ -1,0 +1,65 @@
+"""Per-call state shared by the interceptor and the services.
+
+A service never touches HTTP: it says "this success is a 201" or adds a response
+header through the current ``CallScope``; the interceptor sends them as gRPC
+initial metadata (success) or trailing metadata (error), which the Envoy edge turns
+into the HTTP status and headers (see ``envoy.yaml``'s Lua filter).
+"""
+
+from __future__ import annotations
+
+import contextvars
+from dataclasses import dataclass, field
+
+# Metadata keys the Envoy edge reads. Lowercase, as gRPC requires.
+HTTP_STATUS_KEY = "x-gw-http-status"
+ERROR_BODY_KEY = "x-gw-error"
+REQUEST_ID_KEY = "x-request-id"
+
+
+@dataclass
+class CallScope:
+    """What one RPC has decided about its answer so far."""
+
+    method: str
+    correlation_id: str
+    peer: str = ""
+    success_status: int = 200
+    outcome: str = "OK"
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def success_metadata(self) -> tuple[tuple[str, str], ...]:
+        pairs = [(REQUEST_ID_KEY, self.correlation_id), *self.headers.items()]
+        if self.success_status != 200:
+            pairs.append((HTTP_STATUS_KEY, str(self.success_status)))
+        return tuple(pairs)
+
+
+_current: contextvars.ContextVar[CallScope | None] = contextvars.ContextVar(
+    "call_scope", default=None
+)
+
+
+def current_scope() -> CallScope | None:
+    return _current.get()
+
+
+def enter_scope(scope: CallScope) -> contextvars.Token[CallScope | None]:
+    return _current.set(scope)
+
+
+def leave_scope(token: contextvars.Token[CallScope | None]) -> None:
+    _current.reset(token)
+
+
+def reply_with_status(status: int) -> None:
+    """Ask the edge to answer this call's success with ``status`` (201, 202, 204)."""
+    scope = _current.get()
+    if scope is not None:
+        scope.success_status = status
+
+
+def add_response_header(name: str, value: str) -> None:
+    scope = _current.get()
+    if scope is not None:
+        scope.headers[name.lower()] = value

@@ -1,0 +1,142 @@
+"""The request-context interceptor: correlation id, one JSON log line per call, errors.
+
+Every unary and server-streaming handler runs inside a ``CallScope``. The
+interceptor takes the correlation id from Envoy's ``x-request-id`` (or makes one),
+sends the scope's success metadata (HTTP status, headers) before the first response,
+and turns any exception into the documented error: a ``GatewayError`` keeps its code,
+anything else becomes ``INTERNAL`` with no stack trace in the answer (the trace goes
+to the log, under the same correlation id).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import grpc
+
+from comfyui_gateway.errors import GatewayError
+from comfyui_gateway.logs import correlation_id, log_fields
+from server.call_scope import REQUEST_ID_KEY, CallScope, enter_scope, leave_scope
+from server.errors import abort_with
+
+log = logging.getLogger("comfyui_gateway.server.access")
+
+Context = grpc.aio.ServicerContext[Any, Any]
+UnaryHandler = Callable[[Any, Context], Awaitable[Any]]
+StreamHandler = Callable[[Any, Context], AsyncIterator[Any]]
+
+
+class RequestContextInterceptor(grpc.aio.ServerInterceptor):
+    """Wraps each call in a CallScope; see the module docstring."""
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return handler
+        method = handler_call_details.method
+        if handler.unary_unary and inspect.iscoroutinefunction(handler.unary_unary):
+            return grpc.unary_unary_rpc_method_handler(
+                _wrap_unary(method, handler.unary_unary),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.unary_stream and inspect.isasyncgenfunction(handler.unary_stream):
+            return grpc.unary_stream_rpc_method_handler(
+                _wrap_stream(method, handler.unary_stream),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        return handler
+
+
+def _open_scope(method: str, context: Context) -> CallScope:
+    metadata = dict(context.invocation_metadata() or ())
+    request_id = str(metadata.get(REQUEST_ID_KEY) or uuid.uuid4())
+    return CallScope(method=method, correlation_id=request_id, peer=context.peer() or "")
+
+
+def _wrap_unary(method: str, inner: UnaryHandler) -> UnaryHandler:
+    async def handle(request: Any, context: Context) -> Any:
+        scope = _open_scope(method, context)
+        token = enter_scope(scope)
+        id_token = correlation_id.set(scope.correlation_id)
+        started = time.perf_counter()
+        try:
+            response = await inner(request, context)
+            await context.send_initial_metadata(scope.success_metadata())
+            return response
+        except BaseException as exc:
+            await _fail(exc, context, scope)
+            raise
+        finally:
+            _log_call(scope, started)
+            correlation_id.reset(id_token)
+            leave_scope(token)
+
+    return handle
+
+
+def _wrap_stream(method: str, inner: StreamHandler) -> StreamHandler:
+    async def handle(request: Any, context: Context) -> AsyncIterator[Any]:
+        scope = _open_scope(method, context)
+        token = enter_scope(scope)
+        id_token = correlation_id.set(scope.correlation_id)
+        started = time.perf_counter()
+        metadata_sent = False
+        try:
+            async for message in inner(request, context):
+                if not metadata_sent:
+                    await context.send_initial_metadata(scope.success_metadata())
+                    metadata_sent = True
+                yield message
+        except BaseException as exc:
+            await _fail(exc, context, scope)
+            raise
+        finally:
+            _log_call(scope, started)
+            correlation_id.reset(id_token)
+            leave_scope(token)
+
+    return handle
+
+
+async def _fail(exc: BaseException, context: Context, scope: CallScope) -> None:
+    """Abort the call for ``exc`` (raising AbortError); control-flow exceptions pass on."""
+    if isinstance(exc, asyncio.CancelledError):
+        scope.outcome = "CANCELLED"
+        return
+    if isinstance(exc, grpc.aio.AbortError):
+        if scope.outcome == "OK":
+            scope.outcome = "ABORTED"
+        return
+    if not isinstance(exc, Exception):
+        scope.outcome = "INTERRUPTED"
+        return
+    error = exc if isinstance(exc, GatewayError) else None
+    if error is None:
+        log.exception("unhandled error in %s", scope.method)
+        error = GatewayError(f"Internal error (correlation id {scope.correlation_id})")
+    scope.outcome = error.code.value
+    await abort_with(context, error, scope)
+
+
+def _log_call(scope: CallScope, started: float) -> None:
+    log.info(
+        "rpc",
+        extra=log_fields(
+            method=scope.method,
+            status=scope.outcome,
+            durationMs=round((time.perf_counter() - started) * 1000, 2),
+            peer=scope.peer,
+        ),
+    )

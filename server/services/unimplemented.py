@@ -1,0 +1,67 @@
+"""Services of the contract whose capability has not landed yet.
+
+They answer through the normal error path (``NOT_IMPLEMENTED``, HTTP 501 with the
+documented JSON body) instead of grpc's bare UNIMPLEMENTED.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any, NoReturn
+
+from comfyui_gateway.errors import NotImplementedYet
+from comfyui_gateway.v1 import jobs_pb2_grpc, outputs_pb2_grpc, workflows_pb2_grpc
+
+
+def _not_yet(what: str) -> NoReturn:
+    raise NotImplementedYet(f"{what} is not implemented yet")
+
+
+class PendingJobService(jobs_pb2_grpc.JobServiceServicer):
+    async def CreateJob(self, request: Any, context: Any) -> Any:
+        _not_yet("CreateJob")
+
+    async def GetJob(self, request: Any, context: Any) -> Any:
+        _not_yet("GetJob")
+
+    async def ListJobs(self, request: Any, context: Any) -> Any:
+        _not_yet("ListJobs")
+
+    async def CancelJob(self, request: Any, context: Any) -> Any:
+        _not_yet("CancelJob")
+
+    async def GetJobLogs(self, request: Any, context: Any) -> Any:
+        _not_yet("GetJobLogs")
+
+    async def WatchJob(self, request: Any, context: Any) -> AsyncIterator[Any]:
+        _not_yet("WatchJob")
+        yield None
+
+
+class PendingOutputService(outputs_pb2_grpc.OutputServiceServicer):
+    async def ListOutputs(self, request: Any, context: Any) -> Any:
+        _not_yet("ListOutputs")
+
+    async def DownloadOutput(self, request: Any, context: Any) -> AsyncIterator[Any]:
+        _not_yet("DownloadOutput")
+        yield None
+
+
+class PendingWorkflowService(workflows_pb2_grpc.WorkflowServiceServicer):
+    async def ListWorkflows(self, request: Any, context: Any) -> Any:
+        _not_yet("ListWorkflows")
+
+    async def GetWorkflow(self, request: Any, context: Any) -> Any:
+        _not_yet("GetWorkflow")
+
+    async def CreateWorkflow(self, request: Any, context: Any) -> Any:
+        _not_yet("CreateWorkflow")
+
+    async def UpdateWorkflow(self, request: Any, context: Any) -> Any:
+        _not_yet("UpdateWorkflow")
+
+    async def DeleteWorkflow(self, request: Any, context: Any) -> Any:
+        from server.call_scope import reply_with_status
+        from google.protobuf import empty_pb2
+        reply_with_status(204)
+        return empty_pb2.Empty()
