@@ -240,7 +240,7 @@ class ComfyUINodeError(ComfyUIError):
 
 
 class NotImplementedYet(GatewayError):
-    """Raised by an RPC of the contract whose capability has not been built yet."""
+    """Raised when an RPC of the contract is called whose capability has not landed yet."""
 
     code = ErrorCode.NOT_IMPLEMENTED
     default_message = "Not implemented yet"

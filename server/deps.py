@@ -3,21 +3,12 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from comfyui_gateway.backends import BackendReports
 from comfyui_gateway.config import Settings
-
-
-@dataclass(frozen=True)
-class WorkflowSummary:
-    id: str
-    name: str
-    description: str
-
-
-WorkflowLister = Callable[[], Awaitable[list[WorkflowSummary]]]
 
 
 @dataclass
@@ -26,5 +17,5 @@ class ServerDeps:
 
     settings: Settings
     backend_reports: BackendReports
-    list_workflow_summaries: WorkflowLister
+    sessions: async_sessionmaker[AsyncSession]
     started_at: float = field(default_factory=time.monotonic)

@@ -9,6 +9,7 @@ from typing import Any
 
 from comfyui_gateway import __version__
 from comfyui_gateway.backends import BackendReport
+from comfyui_gateway.db.queries.workflows import WorkflowRepository
 from comfyui_gateway.v1 import gateway_pb2, gateway_pb2_grpc
 from server.convert import struct_from, timestamp_from
 from server.deps import ServerDeps
@@ -46,13 +47,15 @@ class GatewayService(gateway_pb2_grpc.GatewayServiceServicer):
         self, request: gateway_pb2.GetCapabilitiesRequest, context: Any
     ) -> gateway_pb2.Capabilities:
         settings = self._deps.settings
-        summaries = await self._deps.list_workflow_summaries()
+        async with self._deps.sessions() as session:
+            workflows = await WorkflowRepository(session).list()
+            summaries = [
+                gateway_pb2.WorkflowSummary(id=w.id, name=w.name, description=w.description)
+                for w in workflows
+            ]
         reports = await self._deps.backend_reports.latest()
         return gateway_pb2.Capabilities(
-            workflows=[
-                gateway_pb2.WorkflowSummary(id=s.id, name=s.name, description=s.description)
-                for s in summaries
-            ],
+            workflows=summaries,
             max_size=settings.MAX_IMAGE_SIZE,
             max_batch=settings.MAX_BATCH_SIZE,
             formats=list(OUTPUT_FORMATS),

@@ -1,0 +1,21 @@
+"""Which implementation serves each service of the contract."""
+
+from __future__ import annotations
+
+from server.app import Services
+from server.deps import ServerDeps
+from server.services.gateway import GatewayService
+from server.services.unimplemented import (
+    PendingJobService,
+    PendingOutputService,
+    PendingWorkflowService,
+)
+
+
+def build_services(deps: ServerDeps) -> Services:
+    return Services(
+        gateway=GatewayService(deps),
+        workflows=PendingWorkflowService(),
+        jobs=PendingJobService(),
+        outputs=PendingOutputService(),
+    )

@@ -1,0 +1,90 @@
+"""Rendering envoy.yaml for a deployment changes only the settings-driven values."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from comfyui_gateway.cli.edge import (
+    DESCRIPTOR,
+    cors_origin_matchers,
+    envoy_template_path,
+    render_envoy_config,
+)
+from comfyui_gateway.config import load_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _manager(config: dict[str, Any]) -> dict[str, Any]:
+    listener = config["static_resources"]["listeners"][0]
+    manager: dict[str, Any] = listener["filter_chains"][0]["filters"][0]["typed_config"]
+    return manager
+
+
+def _filter(config: dict[str, Any], name: str) -> dict[str, Any]:
+    for http_filter in _manager(config)["http_filters"]:
+        if http_filter["name"] == name:
+            typed: dict[str, Any] = http_filter["typed_config"]
+            return typed
+    raise AssertionError(name)
+
+
+def test_template_is_the_root_envoy_yaml() -> None:
+    assert envoy_template_path() == ROOT / "envoy.yaml"
+
+
+def test_render_applies_ports_limits_cors_and_upstreams(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PORT", "3100")
+    monkeypatch.setenv("HOST", "127.0.0.1")
+    monkeypatch.setenv("ENVOY_ADMIN_PORT", "9911")
+    monkeypatch.setenv("MAX_REQUEST_BYTES", "2048")
+    monkeypatch.setenv("CORS_ORIGINS", "https://app.example")
+    settings = load_settings(None)
+    config = render_envoy_config(settings, [("127.0.0.1", 50061), ("127.0.0.1", 50062)])
+
+    listener = config["static_resources"]["listeners"][0]
+    assert listener["address"]["socket_address"] == {"address": "127.0.0.1", "port_value": 3100}
+    assert config["admin"]["address"]["socket_address"] == {
+        "address": "127.0.0.1",
+        "port_value": 9911,
+    }
+    assert _filter(config, "envoy.filters.http.buffer")["max_request_bytes"] == 2048
+    transcoder = _filter(config, "envoy.filters.http.grpc_json_transcoder")
+    assert transcoder["proto_descriptor"] == str(DESCRIPTOR)
+    cors = _manager(config)["route_config"]["virtual_hosts"][0]["typed_per_filter_config"]
+    assert cors["envoy.filters.http.cors"]["allow_origin_string_match"] == [
+        {"exact": "https://app.example"}
+    ]
+    endpoints = config["static_resources"]["clusters"][0]["load_assignment"]["endpoints"][0]
+    ports = [e["endpoint"]["address"]["socket_address"]["port_value"] for e in endpoints["lb_endpoints"]]
+    assert ports == [50061, 50062]
+
+
+def test_render_keeps_everything_else() -> None:
+    template = yaml.safe_load((ROOT / "envoy.yaml").read_text())
+    rendered = render_envoy_config(load_settings(None), [("127.0.0.1", 50051)])
+    assert _manager(rendered)["local_reply_config"] == _manager(template)["local_reply_config"]
+    assert _manager(rendered)["route_config"]["virtual_hosts"][0]["routes"] == _manager(template)[
+        "route_config"
+    ]["virtual_hosts"][0]["routes"]
+
+
+def test_wildcard_cors_allows_any_origin() -> None:
+    assert cors_origin_matchers(["*"]) == [{"safe_regex": {"regex": ".*"}}]
+    assert cors_origin_matchers(["https://a.example/", "https://b.example"]) == [
+        {"exact": "https://a.example"},
+        {"exact": "https://b.example"},
+    ]
+
+
+def test_transcoder_lists_every_service_of_the_contract() -> None:
+    from server.app import SERVICE_NAMES
+
+    template = yaml.safe_load((ROOT / "envoy.yaml").read_text())
+    assert set(_filter(template, "envoy.filters.http.grpc_json_transcoder")["services"]) == set(
+        SERVICE_NAMES
+    )
