@@ -73,6 +73,6 @@ class RedisBackendReports:
         await self._redis.hset(BACKEND_REPORTS_KEY, report.url, report.to_json())
 
     async def latest(self) -> dict[str, BackendReport]:
-        raw: dict[bytes, bytes] = await self._redis.hgetall(BACKEND_REPORTS_KEY)
+        raw = await self._redis.hgetall(BACKEND_REPORTS_KEY)
         reports = (BackendReport.from_json(value) for value in raw.values())
         return {report.url: report for report in reports}

@@ -7,7 +7,7 @@ names the variable (see ``load_settings``).
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlparse
@@ -19,12 +19,12 @@ DEFAULT_COMFYUI_URL = "http://127.0.0.1:8188"
 SECRET_VARIABLES = frozenset({"API_KEYS", "JWT_SECRET", "S3_SECRET_KEY", "WEBHOOK_SECRET"})
 
 
-class StorageProvider(str, Enum):
+class StorageProvider(StrEnum):
     LOCAL = "local"
     S3 = "s3"
 
 
-class Role(str, Enum):
+class Role(StrEnum):
     ADMIN = "admin"
     USER = "user"
 
@@ -158,7 +158,7 @@ class Settings(BaseSettings):
 def load_settings(env_file: str | Path | None = ".env", **overrides: Any) -> Settings:
     """Build the settings once; a bad value raises SettingsError naming the variable."""
     try:
-        return Settings(_env_file=env_file, **overrides)  # type: ignore[call-arg]
+        return Settings(_env_file=env_file, **overrides)
     except ValidationError as exc:
         problems = []
         for error in exc.errors():

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from typing import Any
 
 
-class ErrorCode(str, enum.Enum):
+class ErrorCode(enum.StrEnum):
     """The codes a client can receive, in REST bodies, gRPC trailers and job records."""
 
     VALIDATION_ERROR = "VALIDATION_ERROR"

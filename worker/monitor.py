@@ -14,7 +14,7 @@ import socket
 from collections.abc import Awaitable, Callable
 
 from comfyui_gateway.backends import BackendReport, BackendReports
-from worker.probe import probe_backend
+from worker.probe import BackendProbe
 
 log = logging.getLogger("comfyui_gateway.worker.monitor")
 
@@ -35,12 +35,12 @@ class BackendMonitor:
         url: str,
         reports: BackendReports,
         *,
-        probe: Probe = probe_backend,
+        probe: Probe | None = None,
         interval_s: float = DEFAULT_INTERVAL_S,
     ) -> None:
         self.url = url
         self._reports = reports
-        self._probe = probe
+        self._probe = probe or BackendProbe(url, worker_identity())
         self._interval_s = interval_s
         self._task: asyncio.Task[None] | None = None
         self._was_reachable: bool | None = None

@@ -90,8 +90,8 @@ def plan_children(settings: Settings, config_dir: Path) -> list[ChildSpec]:
     children.append(ChildSpec("server", _gateway_command("run"), ready=grpc_ready(grpc_address)))
     if settings.REDIS_URL:
         children += [
-            ChildSpec(f"worker-{index + 1}", _gateway_command("worker"))
-            for index, _ in enumerate(settings.comfyui_urls)
+            ChildSpec(f"worker-{index + 1}", _gateway_command("worker", "--backend", url))
+            for index, url in enumerate(settings.comfyui_urls)
         ]
     children.append(envoy_child(settings, config_dir))
     return children
@@ -106,7 +106,9 @@ async def run_dev(settings: Settings) -> int:
     await initialise(settings)
     with tempfile.TemporaryDirectory(prefix="comfyui-gateway-") as config_dir:
         supervisor = Supervisor(plan_children(settings, Path(config_dir)))
-        log.info("REST on %s, gRPC on %s:%s", _local_url(settings, ""), "127.0.0.1", settings.GRPC_PORT)
+        log.info(
+            "REST on %s, gRPC on %s:%s", _local_url(settings, ""), "127.0.0.1", settings.GRPC_PORT
+        )
         await supervisor.run()
     return 0
 

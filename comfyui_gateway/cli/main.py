@@ -41,6 +41,18 @@ def run() -> None:
 
 
 @main.command()
+@click.option("--backend", "backends", multiple=True, help="ComfyUI URL to serve (repeatable).")
+def worker(backends: tuple[str, ...]) -> None:
+    """Run a worker for the shared mode (needs REDIS_URL); serves every COMFYUI_URL by default."""
+    from comfyui_gateway.cli.worker import WorkerNeedsRedis, run_worker
+
+    try:
+        asyncio.run(run_worker(_settings("worker"), backends))
+    except WorkerNeedsRedis as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@main.command()
 def dev() -> None:
     """Run everything: Envoy, the server, workers, and the emulator if no COMFYUI_URL."""
     from comfyui_gateway.cli.dev import run_dev

@@ -84,4 +84,3 @@ def _merged_models(reports: Iterable[BackendReport]) -> dict[str, list[str]]:
             for folder, names in report.models.items():
                 merged.setdefault(folder, set()).update(names)
     return {folder: sorted(names) for folder, names in sorted(merged.items())}
-

@@ -61,7 +61,9 @@ class PendingWorkflowService(workflows_pb2_grpc.WorkflowServiceServicer):
         _not_yet("UpdateWorkflow")
 
     async def DeleteWorkflow(self, request: Any, context: Any) -> Any:
-        from server.call_scope import reply_with_status
         from google.protobuf import empty_pb2
+
+        from server.call_scope import reply_with_status
+
         reply_with_status(204)
         return empty_pb2.Empty()

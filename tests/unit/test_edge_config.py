@@ -60,7 +60,9 @@ def test_render_applies_ports_limits_cors_and_upstreams(monkeypatch: pytest.Monk
         {"exact": "https://app.example"}
     ]
     endpoints = config["static_resources"]["clusters"][0]["load_assignment"]["endpoints"][0]
-    ports = [e["endpoint"]["address"]["socket_address"]["port_value"] for e in endpoints["lb_endpoints"]]
+    ports = [
+        e["endpoint"]["address"]["socket_address"]["port_value"] for e in endpoints["lb_endpoints"]
+    ]
     assert ports == [50061, 50062]
 
 
@@ -68,9 +70,10 @@ def test_render_keeps_everything_else() -> None:
     template = yaml.safe_load((ROOT / "envoy.yaml").read_text())
     rendered = render_envoy_config(load_settings(None), [("127.0.0.1", 50051)])
     assert _manager(rendered)["local_reply_config"] == _manager(template)["local_reply_config"]
-    assert _manager(rendered)["route_config"]["virtual_hosts"][0]["routes"] == _manager(template)[
-        "route_config"
-    ]["virtual_hosts"][0]["routes"]
+    assert (
+        _manager(rendered)["route_config"]["virtual_hosts"][0]["routes"]
+        == _manager(template)["route_config"]["virtual_hosts"][0]["routes"]
+    )
 
 
 def test_wildcard_cors_allows_any_origin() -> None:
