@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from redis.asyncio import Redis
 
-from comfyui_gateway.names import BACKEND_REPORT_TTL_S, BACKEND_REPORTS_KEY
+from comfyui_gateway.names import BACKEND_REPORT_TTL_S, DEFAULT_NAMESPACE, backend_reports_key
 
 
 @dataclass(frozen=True)
@@ -66,13 +66,14 @@ class MemoryBackendReports:
 class RedisBackendReports:
     """Reports in one Redis hash, shared by every server and worker."""
 
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, namespace: str = DEFAULT_NAMESPACE) -> None:
         self._redis = redis
+        self._key = backend_reports_key(namespace)
 
     async def publish(self, report: BackendReport) -> None:
-        await self._redis.hset(BACKEND_REPORTS_KEY, report.url, report.to_json())
+        await self._redis.hset(self._key, report.url, report.to_json())
 
     async def latest(self) -> dict[str, BackendReport]:
-        raw = await self._redis.hgetall(BACKEND_REPORTS_KEY)
+        raw = await self._redis.hgetall(self._key)
         reports = (BackendReport.from_json(value) for value in raw.values())
         return {report.url: report for report in reports}

@@ -70,6 +70,8 @@ class Settings(BaseSettings):
     """HS256 secret for ``Authorization: Bearer`` tokens; empty disables JWT."""
     REDIS_URL: str = ""
     """Redis for the RQ queue, events and shared rate limits; empty = in-process."""
+    REDIS_NAMESPACE: str = Field("cgw", pattern=r"^[A-Za-z0-9_.-]{1,32}$")
+    """Prefix of every Redis key, queue and channel, so gateways can share a Redis."""
     DATABASE_URL: str = "./data/gateway.db"
     """SQLite file path, or a ``postgres://``/``postgresql://`` URL."""
     STORAGE_PROVIDER: StorageProvider = StorageProvider.LOCAL

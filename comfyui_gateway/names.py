@@ -1,21 +1,27 @@
-"""Names shared across processes, in one place: Redis keys, queues, channels."""
+"""Names shared across processes, in one place: Redis keys, queues, channels.
+
+Every name starts with a namespace (``REDIS_NAMESPACE``, default ``cgw``) so several
+gateways, or parallel test runs, can share one Redis.
+"""
 
 from __future__ import annotations
 
-REDIS_PREFIX = "cgw"
-
-BACKEND_REPORTS_KEY = f"{REDIS_PREFIX}:backends"
-"""Hash: backend URL -> JSON BackendReport, written by workers, read by servers."""
+DEFAULT_NAMESPACE = "cgw"
 
 BACKEND_REPORT_TTL_S = 30
 """A report older than this counts as 'no worker is watching that backend'."""
 
 
-def job_events_channel(job_id: str) -> str:
+def backend_reports_key(namespace: str = DEFAULT_NAMESPACE) -> str:
+    """Hash: backend URL -> JSON BackendReport, written by workers, read by servers."""
+    return f"{namespace}:backends"
+
+
+def job_events_channel(job_id: str, namespace: str = DEFAULT_NAMESPACE) -> str:
     """Pub/sub channel carrying one job's live events."""
-    return f"{REDIS_PREFIX}:job-events:{job_id}"
+    return f"{namespace}:job-events:{job_id}"
 
 
-def queue_name(priority: str) -> str:
+def queue_name(priority: str, namespace: str = DEFAULT_NAMESPACE) -> str:
     """RQ queue for one priority; workers listen high, normal, low in that order."""
-    return f"{REDIS_PREFIX}-{priority}"
+    return f"{namespace}-{priority}"

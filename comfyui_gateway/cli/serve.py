@@ -48,7 +48,9 @@ async def running_gateway(settings: Settings) -> AsyncIterator[RunningGateway]:
     await migrate(settings.DATABASE_URL)
     engine = create_engine(settings.DATABASE_URL)
     redis = Redis.from_url(settings.REDIS_URL) if settings.REDIS_URL else None
-    reports: BackendReports = RedisBackendReports(redis) if redis else MemoryBackendReports()
+    reports: BackendReports = (
+        RedisBackendReports(redis, settings.REDIS_NAMESPACE) if redis else MemoryBackendReports()
+    )
     sessions = create_session_factory(engine)
     deps = ServerDeps(settings=settings, backend_reports=reports, sessions=sessions)
     server = GrpcServer(build_services(deps), settings.GRPC_HOST, settings.GRPC_PORT)

@@ -36,7 +36,7 @@ async def run_worker(settings: Settings, backends: Sequence[str]) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     redis = Redis.from_url(settings.REDIS_URL)
-    reports = RedisBackendReports(redis)
+    reports = RedisBackendReports(redis, settings.REDIS_NAMESPACE)
     monitors = [BackendMonitor(url, reports) for url in (backends or settings.comfyui_urls)]
     try:
         for monitor in monitors:

@@ -1,0 +1,267 @@
+"""Job queries and state transitions: the database is the source of truth.
+
+Every transition is one conditional UPDATE (``WHERE status = ... AND attempt = ...``)
+whose row count says whether this caller won: a late or duplicate worker loses
+cleanly instead of overwriting a finished job (DESIGN.md "Exactly one finisher").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import CursorResult, Select, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from comfyui_gateway.db.models.job import Job
+from comfyui_gateway.db.models.job_log import JobLog
+from comfyui_gateway.db.models.job_output import JobOutput
+from comfyui_gateway.db.translate import translate_db_errors
+from comfyui_gateway.db.types import utcnow
+from comfyui_gateway.errors import JobNotFound, ValidationError
+from comfyui_gateway.jobs.priority import JobPriority
+from comfyui_gateway.jobs.status import JobStatus
+
+DEFAULT_PAGE = 50
+MAX_PAGE = 500
+
+
+@dataclass(frozen=True)
+class JobFilters:
+    """``GET /jobs`` filters; ``owner`` None means every owner (admins)."""
+
+    owner: str | None = None
+    status: str = ""
+    workflow_id: str = ""
+    after: datetime | None = None
+    before: datetime | None = None
+    limit: int = 0
+    offset: int = 0
+
+    def page(self) -> tuple[int, int]:
+        if self.limit < 0 or self.offset < 0:
+            raise ValidationError(
+                "limit and offset must not be negative",
+                details=[{"field": "limit" if self.limit < 0 else "offset"}],
+            )
+        return min(self.limit or DEFAULT_PAGE, MAX_PAGE), self.offset
+
+    def status_value(self) -> JobStatus | None:
+        if not self.status:
+            return None
+        try:
+            return JobStatus(self.status)
+        except ValueError:
+            allowed = ", ".join(s.value for s in JobStatus)
+            raise ValidationError(
+                f"status must be one of {allowed}", details=[{"field": "status"}]
+            ) from None
+
+
+def _filtered(query: Select[Any], filters: JobFilters) -> Select[Any]:
+    if filters.owner is not None:
+        query = query.where(Job.owner == filters.owner)
+    status = filters.status_value()
+    if status is not None:
+        query = query.where(Job.status == status)
+    if filters.workflow_id:
+        query = query.where(Job.workflow_id == filters.workflow_id)
+    if filters.after is not None:
+        query = query.where(Job.created_at > filters.after)
+    if filters.before is not None:
+        query = query.where(Job.created_at < filters.before)
+    return query
+
+
+async def list_jobs(session: AsyncSession, filters: JobFilters) -> tuple[Sequence[Job], int]:
+    """One page of jobs, newest first, and how many match in all."""
+    limit, offset = filters.page()
+    with translate_db_errors():
+        count = await session.scalar(_filtered(select(func.count(Job.id)), filters))
+        page = await session.scalars(
+            _filtered(select(Job), filters)
+            .order_by(Job.created_at.desc(), Job.id.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+        return page.all(), int(count or 0)
+
+
+async def get_job(session: AsyncSession, job_id: str, owner: str | None = None) -> Job:
+    """The job, or JobNotFound — also when it belongs to someone else (ids leak nothing)."""
+    with translate_db_errors():
+        job = await session.get(Job, job_id)
+    if job is None or (owner is not None and job.owner != owner):
+        raise JobNotFound(f"Job {job_id} not found")
+    return job
+
+
+async def queue_position(session: AsyncSession, job: Job) -> int:
+    """1-based place among queued jobs that run before or with it; 0 if not queued."""
+    if job.status is not JobStatus.QUEUED:
+        return 0
+    ahead_priorities = _priorities_up_to(job.priority)
+    with translate_db_errors():
+        ahead = await session.scalar(
+            select(func.count(Job.id)).where(
+                Job.status == JobStatus.QUEUED,
+                Job.priority.in_(ahead_priorities),
+                Job.created_at <= job.created_at,
+                Job.id != job.id,
+            )
+        )
+    return int(ahead or 0) + 1
+
+
+def _priorities_up_to(priority: JobPriority) -> list[JobPriority]:
+    order = [JobPriority.HIGH, JobPriority.NORMAL, JobPriority.LOW]
+    return order[: order.index(priority) + 1]
+
+
+async def _transition(
+    session: AsyncSession, job_id: str, where: Sequence[Any], values: dict[str, Any]
+) -> bool:
+    """Apply ``values`` if the row still matches ``where``; True when this caller won."""
+    with translate_db_errors():
+        won = await _conditional_update(session, job_id, where, values)
+        await session.commit()
+    return won
+
+
+async def _conditional_update(
+    session: AsyncSession, job_id: str, where: Sequence[Any], values: dict[str, Any]
+) -> bool:
+    result = await session.execute(
+        update(Job)
+        .where(Job.id == job_id, *where)
+        .values(updated_at=utcnow(), **values)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(isinstance(result, CursorResult) and result.rowcount == 1)
+
+
+async def mark_running(
+    session: AsyncSession, job_id: str, *, attempt: int, worker_id: str, backend_url: str
+) -> bool:
+    """queued (at ``attempt``) -> running (at ``attempt + 1``)."""
+    return await _transition(
+        session,
+        job_id,
+        [Job.status == JobStatus.QUEUED, Job.attempt == attempt, Job.cancel_requested.is_(False)],
+        {
+            "status": JobStatus.RUNNING,
+            "attempt": attempt + 1,
+            "worker_id": worker_id,
+            "backend_url": backend_url,
+            "started_at": utcnow(),
+            "heartbeat_at": utcnow(),
+            "error": None,
+            "error_code": None,
+        },
+    )
+
+
+async def record_running_state(
+    session: AsyncSession, job_id: str, *, attempt: int, **values: Any
+) -> bool:
+    """Progress, prompt id or heartbeat of a running job, if it is still this attempt's."""
+    return await _transition(
+        session,
+        job_id,
+        [Job.status == JobStatus.RUNNING, Job.attempt == attempt],
+        {"heartbeat_at": utcnow(), **values},
+    )
+
+
+async def finish(
+    session: AsyncSession,
+    job_id: str,
+    *,
+    attempt: int,
+    status: JobStatus,
+    error: dict[str, Any] | None = None,
+) -> bool:
+    """running (this attempt) -> a terminal status. Exactly one caller can win."""
+    values: dict[str, Any] = {"status": status, "completed_at": utcnow()}
+    if status is JobStatus.SUCCEEDED:
+        values["progress"] = 100.0
+    if error is not None:
+        values.update(error=error, error_code=error.get("code"))
+    return await _transition(
+        session, job_id, [Job.status == JobStatus.RUNNING, Job.attempt == attempt], values
+    )
+
+
+async def succeed_with_outputs(
+    session: AsyncSession, job_id: str, *, attempt: int, outputs: Sequence[JobOutput]
+) -> bool:
+    """running (this attempt) -> succeeded and its outputs recorded, in one transaction.
+
+    A caller that lost the race records nothing, so a job's outputs exist exactly once.
+    """
+    values = {"status": JobStatus.SUCCEEDED, "completed_at": utcnow(), "progress": 100.0}
+    where = [Job.status == JobStatus.RUNNING, Job.attempt == attempt]
+    with translate_db_errors():
+        if not await _conditional_update(session, job_id, where, values):
+            await session.rollback()
+            return False
+        session.add_all(outputs)
+        await session.commit()
+    return True
+
+
+async def requeue(session: AsyncSession, job_id: str, *, attempt: int) -> bool:
+    """running (this attempt) -> queued, for a retry; the attempt count is kept."""
+    return await _transition(
+        session,
+        job_id,
+        [Job.status == JobStatus.RUNNING, Job.attempt == attempt],
+        {"status": JobStatus.QUEUED, "queued_at": utcnow(), "worker_id": None},
+    )
+
+
+async def cancel_queued(session: AsyncSession, job_id: str, error: dict[str, Any]) -> bool:
+    """queued -> cancelled, before any worker took it."""
+    return await _transition(
+        session,
+        job_id,
+        [Job.status == JobStatus.QUEUED],
+        {
+            "status": JobStatus.CANCELLED,
+            "cancel_requested": True,
+            "completed_at": utcnow(),
+            "error": error,
+            "error_code": error.get("code"),
+        },
+    )
+
+
+async def request_cancel(session: AsyncSession, job_id: str) -> bool:
+    """Flag a running job so its worker interrupts ComfyUI and ends it ``cancelled``."""
+    return await _transition(
+        session, job_id, [Job.status == JobStatus.RUNNING], {"cancel_requested": True}
+    )
+
+
+async def add_log(session: AsyncSession, job_id: str, level: str, message: str) -> None:
+    with translate_db_errors():
+        session.add(JobLog(job_id=job_id, level=level, message=message))
+        await session.commit()
+
+
+async def list_logs(session: AsyncSession, job_id: str) -> Sequence[JobLog]:
+    with translate_db_errors():
+        rows = await session.scalars(
+            select(JobLog).where(JobLog.job_id == job_id).order_by(JobLog.id)
+        )
+        return rows.all()
+
+
+async def list_outputs(session: AsyncSession, job_id: str) -> Sequence[JobOutput]:
+    with translate_db_errors():
+        rows = await session.scalars(
+            select(JobOutput).where(JobOutput.job_id == job_id).order_by(JobOutput.id)
+        )
+        return rows.all()
