@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 
 
-class JobPriority(str, enum.Enum):
+class JobPriority(enum.StrEnum):
     """How soon a queued job should run; workers drain high, then normal, then low."""
 
     HIGH = "high"

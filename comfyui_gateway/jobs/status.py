@@ -13,7 +13,7 @@ from __future__ import annotations
 import enum
 
 
-class JobStatus(str, enum.Enum):
+class JobStatus(enum.StrEnum):
     """A job's lifecycle state, stored as its lower-case value."""
 
     QUEUED = "queued"

@@ -27,9 +27,7 @@ class Job(Base):
     workflow_id: Mapped[str] = mapped_column(String(128))
     owner: Mapped[str] = mapped_column(String(255))
     """Caller identity (API key id or JWT subject) that may read and cancel the job."""
-    status: Mapped[JobStatus] = mapped_column(
-        EnumString(JobStatus, 16), default=JobStatus.QUEUED
-    )
+    status: Mapped[JobStatus] = mapped_column(EnumString(JobStatus, 16), default=JobStatus.QUEUED)
     priority: Mapped[JobPriority] = mapped_column(
         EnumString(JobPriority, 8), default=JobPriority.NORMAL
     )

@@ -1,0 +1,1 @@
+"""Alembic migration scripts of the gateway (package data, run by ``db.migrate``)."""
