@@ -14,7 +14,12 @@ from typing import Any, Protocol
 
 from redis.asyncio import Redis
 
-from comfyui_gateway.names import BACKEND_REPORT_TTL_S, DEFAULT_NAMESPACE, backend_reports_key
+from comfyui_gateway.names import (
+    BACKEND_REPORT_TTL_S,
+    DEFAULT_NAMESPACE,
+    backend_catalogues_key,
+    backend_reports_key,
+)
 
 
 @dataclass(frozen=True)
@@ -43,11 +48,19 @@ class BackendReport:
 
 
 class BackendReports(Protocol):
-    """Where reports are published and read."""
+    """Where reports are published and read.
+
+    The node catalogue (a backend's raw ``/object_info``, ~500 KB) is kept apart from
+    the small reports: it changes rarely and is read only to check a workflow.
+    """
 
     async def publish(self, report: BackendReport) -> None: ...
 
     async def latest(self) -> dict[str, BackendReport]: ...
+
+    async def publish_catalogue(self, url: str, object_info: dict[str, Any]) -> None: ...
+
+    async def catalogue(self, url: str) -> dict[str, Any] | None: ...
 
 
 class MemoryBackendReports:
@@ -55,12 +68,19 @@ class MemoryBackendReports:
 
     def __init__(self) -> None:
         self._reports: dict[str, BackendReport] = {}
+        self._catalogues: dict[str, dict[str, Any]] = {}
 
     async def publish(self, report: BackendReport) -> None:
         self._reports[report.url] = report
 
     async def latest(self) -> dict[str, BackendReport]:
         return dict(self._reports)
+
+    async def publish_catalogue(self, url: str, object_info: dict[str, Any]) -> None:
+        self._catalogues[url] = object_info
+
+    async def catalogue(self, url: str) -> dict[str, Any] | None:
+        return self._catalogues.get(url)
 
 
 class RedisBackendReports:
@@ -69,6 +89,7 @@ class RedisBackendReports:
     def __init__(self, redis: Redis, namespace: str = DEFAULT_NAMESPACE) -> None:
         self._redis = redis
         self._key = backend_reports_key(namespace)
+        self._catalogue_key = backend_catalogues_key(namespace)
 
     async def publish(self, report: BackendReport) -> None:
         await self._redis.hset(self._key, report.url, report.to_json())
@@ -77,3 +98,13 @@ class RedisBackendReports:
         raw = await self._redis.hgetall(self._key)
         reports = (BackendReport.from_json(value) for value in raw.values())
         return {report.url: report for report in reports}
+
+    async def publish_catalogue(self, url: str, object_info: dict[str, Any]) -> None:
+        await self._redis.hset(self._catalogue_key, url, json.dumps(object_info))
+
+    async def catalogue(self, url: str) -> dict[str, Any] | None:
+        raw = await self._redis.hget(self._catalogue_key, url)
+        if raw is None:
+            return None
+        data: dict[str, Any] = json.loads(raw)
+        return data

@@ -17,6 +17,11 @@ def backend_reports_key(namespace: str = DEFAULT_NAMESPACE) -> str:
     return f"{namespace}:backends"
 
 
+def backend_catalogues_key(namespace: str = DEFAULT_NAMESPACE) -> str:
+    """Hash: backend URL -> that backend's raw ``/object_info`` JSON."""
+    return f"{namespace}:catalogues"
+
+
 def job_events_channel(job_id: str, namespace: str = DEFAULT_NAMESPACE) -> str:
     """Pub/sub channel carrying one job's live events."""
     return f"{namespace}:job-events:{job_id}"

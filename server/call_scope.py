@@ -11,10 +11,31 @@ from __future__ import annotations
 import contextvars
 from dataclasses import dataclass, field
 
+from comfyui_gateway.config import Role
+
 # Metadata keys the Envoy edge reads. Lowercase, as gRPC requires.
 HTTP_STATUS_KEY = "x-gw-http-status"
 ERROR_BODY_KEY = "x-gw-error"
 REQUEST_ID_KEY = "x-request-id"
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is calling: an API key's id or a JWT subject, and a role.
+
+    With auth off (no API_KEYS, no JWT_SECRET) everyone is ``anonymous`` and admin.
+    """
+
+    subject: str = "anonymous"
+    role: Role = Role.ADMIN
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role is Role.ADMIN
+
+    def owner_filter(self) -> str | None:
+        """The owner a query must be limited to: None for admins (they see all)."""
+        return None if self.is_admin else self.subject
 
 
 @dataclass
@@ -26,6 +47,7 @@ class CallScope:
     peer: str = ""
     success_status: int = 200
     outcome: str = "OK"
+    caller: Caller = field(default_factory=Caller)
     headers: dict[str, str] = field(default_factory=dict)
 
     def success_metadata(self) -> tuple[tuple[str, str], ...]:
@@ -63,3 +85,8 @@ def add_response_header(name: str, value: str) -> None:
     scope = _current.get()
     if scope is not None:
         scope.headers[name.lower()] = value
+
+
+def current_caller() -> Caller:
+    scope = _current.get()
+    return scope.caller if scope is not None else Caller()

@@ -37,9 +37,11 @@ def http_ready(url: str) -> ReadyCheck:
     async def check() -> bool:
         try:
             timeout = aiohttp.ClientTimeout(total=1)
-            async with aiohttp.ClientSession(timeout=timeout) as session:
-                async with session.get(url) as response:
-                    return response.status < 500
+            async with (
+                aiohttp.ClientSession(timeout=timeout) as session,
+                session.get(url) as response,
+            ):
+                return response.status < 500
         except (aiohttp.ClientError, TimeoutError):
             return False
 

@@ -10,10 +10,12 @@ import asyncio
 import json
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
 from comfyui_gateway.config import Settings, SettingsError, load_settings
+from comfyui_gateway.errors import GatewayError
 from comfyui_gateway.logs import configure_logging
 
 
@@ -30,6 +32,90 @@ def _settings(component: str) -> Settings:
 @click.version_option(package_name="comfyui-gateway")
 def main() -> None:
     """ComfyUI Gateway: a secure, durable, observable API in front of ComfyUI."""
+
+
+def _fail_on_gateway_error(exc: GatewayError) -> NoReturn:
+    message = exc.message
+    if isinstance(exc.details, list) and exc.details:
+        message = f"{len(exc.details)} problem(s)" + "".join(
+            f"\n  - {item.get('field', '')}: {item.get('message', '')}"
+            for item in exc.details
+            if isinstance(item, dict)
+        )
+    raise click.ClickException(f"{exc.code.value}: {message}") from exc
+
+
+@main.command()
+def init() -> None:
+    """Create data folders, migrate the database, register the bundled workflows."""
+    from comfyui_gateway.cli.init import initialise, write_env_example
+
+    report = asyncio.run(initialise(_settings("cli"), bundled="always"))
+    for folder in report.folders:
+        click.echo(f"folder ready: {folder}")
+    click.echo("database migrated" + (" (new)" if report.fresh_database else ""))
+    for workflow_id in report.registered:
+        click.echo(f"registered bundled workflow: {workflow_id}")
+    if write_env_example(Path.cwd() / ".env.example"):
+        click.echo("wrote .env.example")
+
+
+@main.command("add-workflow")
+@click.argument("workflow_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--id", "workflow_id", required=True, help="Letters, digits, '_' and '-'.")
+@click.option("--name", default=None, help="Display name (default: the id).")
+@click.option(
+    "--schema",
+    "schema_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Input schema JSON file.",
+)
+@click.option("--description", default="", help="What the workflow is for.")
+@click.option("--replace", is_flag=True, help="Update the workflow if the id exists.")
+def add_workflow(
+    workflow_file: Path,
+    workflow_id: str,
+    name: str | None,
+    schema_file: Path | None,
+    description: str,
+    replace: bool,
+) -> None:
+    """Register a ComfyUI API-format workflow template (with {{tokens}})."""
+    from comfyui_gateway.cli.workflows import add_workflow as add
+
+    try:
+        workflow = asyncio.run(
+            add(
+                _settings("cli"),
+                workflow_file,
+                workflow_id=workflow_id,
+                name=name,
+                schema_file=schema_file,
+                description=description,
+                replace=replace,
+            )
+        )
+    except GatewayError as exc:
+        _fail_on_gateway_error(exc)
+    click.echo(f"registered workflow {workflow.id} ({workflow.name})")
+
+
+@main.command("list-workflows")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def list_workflows(as_json: bool) -> None:
+    """Show registered workflows."""
+    from comfyui_gateway.cli.workflows import list_workflows as list_all
+
+    workflows = asyncio.run(list_all(_settings("cli")))
+    if as_json:
+        rows = [{"id": w.id, "name": w.name, "description": w.description} for w in workflows]
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not workflows:
+        click.echo("no workflows registered (run `comfyui-gateway init`)")
+    for workflow in workflows:
+        inputs = ", ".join(sorted((workflow.input_schema or {}).get("fields", {})))
+        click.echo(f"{workflow.id:<28} {workflow.name:<28} inputs: {inputs}")
 
 
 @main.command()
@@ -84,6 +170,6 @@ def health(gateway_url: str | None) -> None:
 @click.pass_context
 def emulator(ctx: click.Context) -> None:
     """Run the bundled ComfyUI emulator alone (e.g. --port 8188)."""
-    from comfyui_emulator.__main__ import main as emulator_main
+    from comfyui_emulator.cli import main as emulator_main
 
     sys.exit(emulator_main(list(ctx.args)))

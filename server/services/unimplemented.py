@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from typing import Any, NoReturn
 
 from comfyui_gateway.errors import NotImplementedYet
-from comfyui_gateway.v1 import jobs_pb2_grpc, outputs_pb2_grpc, workflows_pb2_grpc
+from comfyui_gateway.v1 import jobs_pb2_grpc, outputs_pb2_grpc
 
 
 def _not_yet(what: str) -> NoReturn:
@@ -45,25 +45,3 @@ class PendingOutputService(outputs_pb2_grpc.OutputServiceServicer):
     async def DownloadOutput(self, request: Any, context: Any) -> AsyncIterator[Any]:
         _not_yet("DownloadOutput")
         yield None
-
-
-class PendingWorkflowService(workflows_pb2_grpc.WorkflowServiceServicer):
-    async def ListWorkflows(self, request: Any, context: Any) -> Any:
-        _not_yet("ListWorkflows")
-
-    async def GetWorkflow(self, request: Any, context: Any) -> Any:
-        _not_yet("GetWorkflow")
-
-    async def CreateWorkflow(self, request: Any, context: Any) -> Any:
-        _not_yet("CreateWorkflow")
-
-    async def UpdateWorkflow(self, request: Any, context: Any) -> Any:
-        _not_yet("UpdateWorkflow")
-
-    async def DeleteWorkflow(self, request: Any, context: Any) -> Any:
-        from google.protobuf import empty_pb2
-
-        from server.call_scope import reply_with_status
-
-        reply_with_status(204)
-        return empty_pb2.Empty()

@@ -1,0 +1,92 @@
+"""Job rows and events as protobuf messages (the JSON shapes of SPEC §3)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from comfyui_gateway.db.models.job import Job
+from comfyui_gateway.db.models.job_output import JobOutput
+from comfyui_gateway.events import JobEvent
+from comfyui_gateway.jobs.views import output_view
+from comfyui_gateway.v1 import common_pb2, jobs_pb2
+from server.convert import struct_from, timestamp_from
+
+
+def output_message(output: JobOutput) -> common_pb2.Output:
+    return output_from_view(output_view(output))
+
+
+def error_message(error: dict[str, Any] | None) -> common_pb2.JobError | None:
+    if not error:
+        return None
+    return common_pb2.JobError(
+        code=str(error.get("code", "")),
+        message=str(error.get("message", "")),
+        retryable=bool(error.get("retryable", False)),
+        details=struct_from(_as_object(error.get("details"))),
+    )
+
+
+def _as_object(details: Any) -> dict[str, Any] | None:
+    if details is None:
+        return None
+    return details if isinstance(details, dict) else {"items": details}
+
+
+def _execution_ms(started: datetime | None, completed: datetime | None) -> int | None:
+    if started is None or completed is None:
+        return None
+    return max(0, int((completed - started).total_seconds() * 1000))
+
+
+def job_message(job: Job, outputs: Sequence[JobOutput], queue_position: int = 0) -> jobs_pb2.Job:
+    return jobs_pb2.Job(
+        job_id=job.id,
+        status=job.status.value,
+        workflow_id=job.workflow_id,
+        progress=round(job.progress, 2),
+        outputs=[output_message(output) for output in outputs],
+        error=error_message(job.error),
+        timing=common_pb2.Timing(
+            created_at=timestamp_from(job.created_at),
+            started_at=timestamp_from(job.started_at),
+            completed_at=timestamp_from(job.completed_at),
+            execution_time_ms=_execution_ms(job.started_at, job.completed_at),
+        ),
+        metadata=struct_from(job.job_metadata or {}),
+        priority=job.priority.value,
+        inputs=struct_from(job.inputs or {}),
+        attempt=job.attempt,
+        queue_position=queue_position,
+    )
+
+
+def event_message(event: JobEvent) -> jobs_pb2.JobEvent:
+    return jobs_pb2.JobEvent(
+        type=event.type.value,
+        job_id=event.job_id,
+        status=event.status,
+        progress=round(event.progress, 2),
+        node=event.node,
+        node_type=event.node_type,
+        step=event.step,
+        max_steps=event.max_steps,
+        queue_position=event.queue_position,
+        outputs=[output_from_view(item) for item in event.outputs],
+        error=error_message(event.error),
+        timestamp=timestamp_from(datetime.fromtimestamp(event.timestamp).astimezone()),
+        message=event.message,
+    )
+
+
+def output_from_view(item: dict[str, Any]) -> common_pb2.Output:
+    return common_pb2.Output(
+        filename=str(item.get("filename", "")),
+        storage_path=str(item.get("storagePath", "")),
+        url=str(item.get("url", "")),
+        size=int(item.get("size", 0)),
+        sha256=str(item.get("sha256", "")),
+        content_type=str(item.get("contentType", "")),
+    )
