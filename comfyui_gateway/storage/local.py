@@ -1,0 +1,294 @@
+"""Outputs as files on a local (or mounted) disk: ``<root>/<job_id>/<stored_name>``.
+
+Writes go to a temporary file in the job's folder, are flushed to disk, then renamed
+over the final name, so a crash never leaves half a file under a name a client can
+ask for. The SHA-256 and content type given at save time are kept beside the file in
+``<job_id>/.meta/<stored_name>`` (JSON); names starting with a dot can never be output
+names, so these never collide. A file whose record is missing or stale (a crash between
+the two renames) is hashed again on ``stat``.
+
+Confinement: names are allowlisted first (``names.py``); then every path is resolved
+and must be exactly where the names say, so a symlink planted anywhere under the root
+(the job folder, the file, ``.meta``) is refused; reads also open with ``O_NOFOLLOW``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import hashlib
+import json
+import logging
+import os
+import shutil
+import stat as stat_mode
+import uuid
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import IO
+
+from comfyui_gateway.errors import OutputNotFound
+from comfyui_gateway.storage.base import (
+    READ_CHUNK_BYTES,
+    WRITE_BATCH_BYTES,
+    ByteStream,
+    StorageError,
+    StoredObject,
+    UnsafeStoragePath,
+)
+from comfyui_gateway.storage.content_types import content_type_for, validate_content_type
+from comfyui_gateway.storage.names import validate_job_id, validate_stored_name
+from comfyui_gateway.storage.streams import ChunkStream, Digest, spool
+
+logger = logging.getLogger(__name__)
+
+META_DIR = ".meta"
+_OPEN_FLAGS = os.O_CLOEXEC | os.O_NOFOLLOW
+# What opening an output can meet that means "no such output" rather than "disk trouble":
+# nothing there, a symlink (refused by O_NOFOLLOW), a folder.
+_NOT_AN_OUTPUT = frozenset({errno.ENOENT, errno.ENOTDIR, errno.ELOOP, errno.EISDIR})
+
+
+def _confined(path: Path) -> Path:
+    """``path`` itself if resolving it changes nothing (no symlink on the way), else refuse."""
+    if Path(os.path.realpath(path)) != path:
+        raise UnsafeStoragePath(f"{path} resolves elsewhere; refusing to follow it")
+    return path
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (it lives in the folder's entry table)."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _hash_file(path: Path, chunk_bytes: int) -> Digest:
+    hasher = hashlib.sha256()
+    size = 0
+    with open(os.open(path, os.O_RDONLY | _OPEN_FLAGS), "rb") as file:
+        while block := file.read(chunk_bytes):
+            hasher.update(block)
+            size += len(block)
+    return Digest(size=size, sha256=hasher.hexdigest())
+
+
+def _open_regular_file(path: Path) -> IO[bytes]:
+    """Open ``path`` for reading without following a symlink; refuse anything not a file."""
+    fd = os.open(path, os.O_RDONLY | _OPEN_FLAGS)
+    if not stat_mode.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise IsADirectoryError(errno.EISDIR, "not a regular file", str(path))
+    return open(fd, "rb")
+
+
+class LocalStorage:
+    """The ``Storage`` provider for a folder; the default of ``make dev``.
+
+    Usage::
+
+        storage = LocalStorage(Path("./data/outputs"))
+        await storage.check()   # creates the folder, proves it is writable
+    """
+
+    describe = "local"
+
+    def __init__(
+        self,
+        root: Path | str,
+        *,
+        read_chunk_bytes: int = READ_CHUNK_BYTES,
+        write_batch_bytes: int = WRITE_BATCH_BYTES,
+    ) -> None:
+        # Absolute once, so a later chdir cannot move the store.
+        self._root = Path(root).absolute()
+        self._read_chunk_bytes = read_chunk_bytes
+        self._write_batch_bytes = write_batch_bytes
+
+    @property
+    def root(self) -> Path:
+        return self._root
+
+    # -- paths ---------------------------------------------------------------------
+
+    def _real_root(self) -> Path:
+        # The root itself may be a symlink (a mounted volume): resolve it, trust it.
+        return Path(os.path.realpath(self._root))
+
+    def _job_dir(self, job_id: str) -> Path:
+        return _confined(self._real_root() / validate_job_id(job_id))
+
+    def _paths(self, job_id: str, stored_name: str) -> tuple[Path, Path]:
+        """(output file, its metadata record), both confined to the job folder."""
+        validate_stored_name(stored_name)
+        job_dir = self._job_dir(job_id)
+        meta_dir = _confined(job_dir / META_DIR)
+        return _confined(job_dir / stored_name), _confined(meta_dir / stored_name)
+
+    # -- Storage -------------------------------------------------------------------
+
+    async def save(
+        self,
+        job_id: str,
+        stored_name: str,
+        chunks: AsyncIterator[bytes],
+        content_type: str,
+    ) -> StoredObject:
+        validate_content_type(content_type)
+        validate_job_id(job_id)  # names first: a bad name never touches the disk
+        validate_stored_name(stored_name)
+        try:
+            path, meta, sink, temp = await asyncio.to_thread(self._begin, job_id, stored_name)
+        except OSError as exc:
+            raise StorageError(f"cannot write to {self._root}: {exc.strerror}") from exc
+        try:
+            # The source's own errors (even OSErrors of its socket) pass through untouched.
+            digest = await spool(chunks, sink, batch_bytes=self._write_batch_bytes)
+            record = {"size": digest.size, "sha256": digest.sha256, "contentType": content_type}
+            try:
+                await asyncio.to_thread(self._commit, sink, temp, path, meta, record)
+            except OSError as exc:
+                raise StorageError(f"cannot write {path}: {exc.strerror}") from exc
+        except BaseException:
+            sink.close()
+            with contextlib.suppress(FileNotFoundError):
+                temp.unlink()
+            raise
+        return StoredObject(str(path), digest.size, digest.sha256, content_type)
+
+    def _begin(self, job_id: str, stored_name: str) -> tuple[Path, Path, IO[bytes], Path]:
+        """Create the job folder and an exclusive temporary file beside the final name."""
+        self._root.mkdir(parents=True, exist_ok=True)
+        (self._real_root() / job_id).mkdir(exist_ok=True)
+        path, meta = self._paths(job_id, stored_name)  # again, now the folder exists
+        meta.parent.mkdir(exist_ok=True)
+        _confined(meta.parent)
+        temp = path.parent / f".part-{uuid.uuid4().hex}"
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _OPEN_FLAGS, 0o644)
+        return path, meta, open(fd, "wb"), temp
+
+    @staticmethod
+    def _commit(
+        sink: IO[bytes], temp: Path, path: Path, meta: Path, record: dict[str, object]
+    ) -> None:
+        """Make the data durable, then publish it; the record follows the data.
+
+        The old record goes first, then the data is renamed, then the new record: at
+        no moment does a record describe bytes it was not written for (a crash in
+        between leaves data without a record, which ``stat`` hashes again).
+        """
+        sink.flush()
+        os.fsync(sink.fileno())
+        sink.close()
+        meta_temp = meta.parent / f".part-{uuid.uuid4().hex}"
+        try:
+            fd = os.open(meta_temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _OPEN_FLAGS, 0o644)
+            with open(fd, "w", encoding="utf-8") as out:
+                json.dump(record, out)
+                out.flush()
+                os.fsync(out.fileno())
+            with contextlib.suppress(FileNotFoundError):
+                meta.unlink()
+            os.replace(temp, path)
+            os.replace(meta_temp, meta)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                meta_temp.unlink()
+            raise
+        _fsync_dir(path.parent)
+        _fsync_dir(meta.parent)
+
+    async def open(self, job_id: str, stored_name: str) -> ByteStream:
+        path = self._real_root() / validate_job_id(job_id) / validate_stored_name(stored_name)
+        try:
+            file = await asyncio.to_thread(self._open, job_id, stored_name)
+        except UnsafeStoragePath as exc:
+            logger.warning("refused to read through a symlink: %s", exc.message)
+            raise OutputNotFound() from exc
+        except OSError as exc:
+            if exc.errno in _NOT_AN_OUTPUT:
+                raise OutputNotFound() from exc
+            raise StorageError(f"cannot read {path}: {exc.strerror}") from exc
+        return ChunkStream(self._guarded_read(file), file.close, chunk_bytes=self._read_chunk_bytes)
+
+    def _open(self, job_id: str, stored_name: str) -> IO[bytes]:
+        path, _ = self._paths(job_id, stored_name)
+        return _open_regular_file(path)
+
+    @staticmethod
+    def _guarded_read(file: IO[bytes]) -> Callable[[int], bytes]:
+        def read(size: int) -> bytes:
+            try:
+                return file.read(size)
+            except OSError as exc:
+                raise StorageError(f"cannot read {file.name}: {exc.strerror}") from exc
+
+        return read
+
+    async def stat(self, job_id: str, stored_name: str) -> StoredObject | None:
+        validate_job_id(job_id)
+        validate_stored_name(stored_name)
+        try:
+            return await asyncio.to_thread(self._stat, job_id, stored_name)
+        except UnsafeStoragePath as exc:
+            logger.warning("refused to stat through a symlink: %s", exc.message)
+            return None
+        except OSError as exc:
+            raise StorageError(f"cannot stat {job_id}/{stored_name}: {exc.strerror}") from exc
+
+    def _stat(self, job_id: str, stored_name: str) -> StoredObject | None:
+        path, meta = self._paths(job_id, stored_name)
+        try:
+            info = os.lstat(path)
+        except FileNotFoundError:
+            return None
+        if not stat_mode.S_ISREG(info.st_mode):
+            return None
+        try:
+            record = json.loads(meta.read_text())
+            if record["size"] == info.st_size:
+                return StoredObject(
+                    str(path), info.st_size, str(record["sha256"]), str(record["contentType"])
+                )
+        except (OSError, ValueError, KeyError, TypeError):
+            pass  # no record, or a stale one: the file itself is the truth
+        digest = _hash_file(path, self._read_chunk_bytes)
+        return StoredObject(str(path), digest.size, digest.sha256, content_type_for(path.name))
+
+    async def delete_job(self, job_id: str) -> None:
+        job_dir = self._real_root() / validate_job_id(job_id)
+        try:
+            await asyncio.to_thread(self._delete, job_dir)
+        except OSError as exc:
+            raise StorageError(f"cannot delete {job_dir}: {exc.strerror}") from exc
+
+    @staticmethod
+    def _delete(job_dir: Path) -> None:
+        if not os.path.lexists(job_dir):
+            return
+        _confined(job_dir)  # never delete through a symlink
+        shutil.rmtree(job_dir)
+
+    async def check(self) -> None:
+        try:
+            await asyncio.to_thread(self._check)
+        except OSError as exc:
+            raise StorageError(
+                f"STORAGE_LOCAL_PATH {self._root} is not a writable folder: {exc.strerror}"
+            ) from exc
+
+    def _check(self) -> None:
+        self._root.mkdir(parents=True, exist_ok=True)
+        probe = self._real_root() / f".probe-{uuid.uuid4().hex}"
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _OPEN_FLAGS, 0o600)
+        try:
+            os.write(fd, b"ok")
+        finally:
+            os.close(fd)
+            probe.unlink()
+
+    async def close(self) -> None:
+        """Nothing to release: files are opened and closed per call."""
