@@ -1,0 +1,1 @@
+"""Maintenance scripts for the emulator (not imported at run time)."""
