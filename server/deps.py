@@ -9,6 +9,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from comfyui_gateway.backends import BackendReports
 from comfyui_gateway.config import Settings
+from comfyui_gateway.eventbus import EventBus
+from comfyui_gateway.jobqueue.base import JobQueue
+from comfyui_gateway.storage import Storage
 
 
 @dataclass
@@ -18,4 +21,7 @@ class ServerDeps:
     settings: Settings
     backend_reports: BackendReports
     sessions: async_sessionmaker[AsyncSession]
+    bus: EventBus
+    queue: JobQueue
+    storage: Storage
     started_at: float = field(default_factory=time.monotonic)

@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+from comfyui_gateway.jobs.cancellation import JobCanceller
+from comfyui_gateway.jobs.submission import JobSubmitter
+from comfyui_gateway.workflows.inputs import InputLimits
 from server.app import Services
 from server.deps import ServerDeps
 from server.services.gateway import GatewayService
-from server.services.unimplemented import PendingJobService, PendingOutputService
+from server.services.jobs import JobService
+from server.services.outputs import OutputService
 from server.services.workflows import WorkflowService
 
 
 def build_services(deps: ServerDeps) -> Services:
+    limits = InputLimits(deps.settings.MAX_IMAGE_SIZE, deps.settings.MAX_BATCH_SIZE)
     return Services(
         gateway=GatewayService(deps),
         workflows=WorkflowService(deps),
-        jobs=PendingJobService(),
-        outputs=PendingOutputService(),
+        jobs=JobService(
+            deps,
+            JobSubmitter(deps.sessions, deps.queue, limits),
+            JobCanceller(deps.sessions, deps.queue, deps.bus),
+        ),
+        outputs=OutputService(deps, deps.storage),
     )

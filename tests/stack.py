@@ -2,8 +2,10 @@
 
 ``GatewayStack`` runs ``python -m comfyui_gateway run`` and Envoy (rendered from the
 root envoy.yaml exactly as ``dev`` does) as subprocesses, each test module with its
-own data folder and ports, and stops both cleanly. Tests talk to it the way users
-do: REST through Envoy, gRPC straight to the server.
+own data folder and ports, and stops them cleanly. Optionally it also runs the
+ComfyUI emulator (``emulator=True``) and, with ``workers=N``, a Redis namespace of its
+own and N ``comfyui-gateway worker`` processes. Tests talk to it the way users do:
+REST through Envoy, gRPC straight to the server.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import IO
@@ -36,8 +39,17 @@ def free_port() -> int:
 class GatewayStack:
     """Server + Envoy subprocesses; see the module docstring."""
 
-    def __init__(self, workdir: Path, env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        env: Mapping[str, str] | None = None,
+        *,
+        emulator: bool = False,
+        workers: int = 0,
+    ) -> None:
         self.workdir = workdir
+        self.emulator_port = free_port() if emulator else None
+        self.worker_count = workers
         self.port = free_port()
         self.grpc_port = free_port()
         self.admin_port = free_port()
@@ -51,19 +63,62 @@ class GatewayStack:
             "STORAGE_LOCAL_PATH": str(workdir / "outputs"),
             "COMFYUI_URL": f"http://127.0.0.1:{free_port()}",
             "LOG_LEVEL": "info",
+            "COMFYUI_EMULATOR_STEP_MS": "5",
+            "REDIS_URL": "",
             **(env or {}),
         }
+        if self.emulator_port is not None:
+            self.env["COMFYUI_URL"] = f"http://127.0.0.1:{self.emulator_port}"
+        if workers:
+            self.env["REDIS_URL"] = self.env["REDIS_URL"] or "redis://127.0.0.1:6379/0"
+            self.env["REDIS_NAMESPACE"] = f"t{uuid.uuid4().hex[:10]}"
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.grpc_address = f"127.0.0.1:{self.grpc_port}"
         self._server: subprocess.Popen[bytes] | None = None
         self._envoy: subprocess.Popen[bytes] | None = None
+        self.emulator_process: subprocess.Popen[bytes] | None = None
+        self.worker_processes: list[subprocess.Popen[bytes]] = []
         self._logs: list[IO[bytes]] = []
 
+    @property
+    def comfyui_url(self) -> str:
+        return self.env["COMFYUI_URL"]
+
     def start(self) -> GatewayStack:
+        if self.emulator_port is not None:
+            self.start_emulator()
         self._server = self._spawn("server", [sys.executable, "-m", "comfyui_gateway", "run"])
+        for index in range(self.worker_count):
+            self.start_worker(index)
         self._envoy = self._spawn("envoy", self._envoy_argv())
         self._wait_until_ready()
+        if self.emulator_port is not None:
+            self.wait_until_backend_reachable()
         return self
+
+    def wait_until_backend_reachable(self, timeout_s: float = START_TIMEOUT_S) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if requests.get(f"{self.base_url}/health", timeout=2).json().get("ok"):
+                return
+            time.sleep(0.2)
+        raise RuntimeError(f"backend never reachable:\n{self.log('server')[-3000:]}")
+
+    def start_emulator(self) -> subprocess.Popen[bytes]:
+        argv = [sys.executable, "-m", "comfyui_emulator", "--host", "127.0.0.1"]
+        argv += ["--port", str(self.emulator_port)]
+        self.emulator_process = self._spawn("emulator", argv)
+        _wait_for_http(f"{self.comfyui_url}/system_stats", self.emulator_process)
+        return self.emulator_process
+
+    def start_worker(self, index: int) -> subprocess.Popen[bytes]:
+        argv = [sys.executable, "-m", "comfyui_gateway", "worker", "--backend", self.comfyui_url]
+        process = self._spawn(f"worker-{index}", argv)
+        if index < len(self.worker_processes):
+            self.worker_processes[index] = process
+        else:
+            self.worker_processes.append(process)
+        return process
 
     def _envoy_argv(self) -> list[str]:
         settings = load_settings(None, **_settings_overrides(self.env))
@@ -72,7 +127,7 @@ class GatewayStack:
         return [envoy_binary(), "-c", str(path), "--disable-hot-restart", "--concurrency", "1"]
 
     def _spawn(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
-        log = (self.workdir / f"{name}.log").open("wb")
+        log = (self.workdir / f"{name}.log").open("ab")
         self._logs.append(log)
         return subprocess.Popen(argv, env=self.env, cwd=self.workdir, stdout=log, stderr=log)
 
@@ -95,10 +150,11 @@ class GatewayStack:
         return path.read_text(errors="replace") if path.exists() else ""
 
     def stop(self) -> None:
-        for process in (self._envoy, self._server):
+        processes = [self._envoy, *self.worker_processes, self._server, self.emulator_process]
+        for process in processes:
             if process is not None and process.poll() is None:
                 process.send_signal(signal.SIGTERM)
-        for process in (self._envoy, self._server):
+        for process in processes:
             if process is not None:
                 try:
                     process.wait(timeout=15)
@@ -113,6 +169,20 @@ class GatewayStack:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _wait_for_http(url: str, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{url}: process exited with {process.returncode}")
+        try:
+            if requests.get(url, timeout=1).status_code == 200:
+                return
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} never answered")
 
 
 def _settings_overrides(env: Mapping[str, str]) -> dict[str, str]:

@@ -44,6 +44,8 @@ class BackendMonitor:
         self._interval_s = interval_s
         self._task: asyncio.Task[None] | None = None
         self._was_reachable: bool | None = None
+        self._up = asyncio.Event()
+        self.last_report: BackendReport | None = None
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"monitor {self.url}")
@@ -54,8 +56,21 @@ class BackendMonitor:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
+    @property
+    def reachable(self) -> bool:
+        return self._up.is_set()
+
+    async def wait_reachable(self) -> None:
+        """Return once the backend answers: a down backend takes no jobs."""
+        await self._up.wait()
+
     async def check_once(self) -> BackendReport:
         report = await self._probe(self.url)
+        self.last_report = report
+        if report.reachable:
+            self._up.set()
+        else:
+            self._up.clear()
         await self._reports.publish(report)
         if report.reachable != self._was_reachable:
             level = logging.INFO if report.reachable else logging.WARNING

@@ -92,8 +92,11 @@ def plan_children(settings: Settings, config_dir: Path) -> list[ChildSpec]:
     children.append(ChildSpec("server", _gateway_command("run"), ready=grpc_ready(grpc_address)))
     if settings.REDIS_URL:
         children += [
-            ChildSpec(f"worker-{index + 1}", _gateway_command("worker", "--backend", url))
+            ChildSpec(
+                f"worker-{index + 1}.{slot + 1}", _gateway_command("worker", "--backend", url)
+            )
             for index, url in enumerate(settings.comfyui_urls)
+            for slot in range(settings.MAX_CONCURRENCY)
         ]
     children.append(envoy_child(settings, config_dir))
     return children

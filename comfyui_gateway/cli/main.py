@@ -127,14 +127,15 @@ def run() -> None:
 
 
 @main.command()
-@click.option("--backend", "backends", multiple=True, help="ComfyUI URL to serve (repeatable).")
-def worker(backends: tuple[str, ...]) -> None:
-    """Run a worker for the shared mode (needs REDIS_URL); serves every COMFYUI_URL by default."""
-    from comfyui_gateway.cli.worker import WorkerNeedsRedis, run_worker
+@click.option("--backend", "backends", multiple=True, help="The ComfyUI URL this worker serves.")
+@click.option("--burst", is_flag=True, help="Exit once the queues are empty.")
+def worker(backends: tuple[str, ...], burst: bool) -> None:
+    """Run a worker for the shared mode (needs REDIS_URL): one backend, one job at a time."""
+    from comfyui_gateway.cli.worker import WorkerConfigError, run_worker
 
     try:
-        asyncio.run(run_worker(_settings("worker"), backends))
-    except WorkerNeedsRedis as exc:
+        run_worker(_settings("worker"), backends, burst=burst)
+    except WorkerConfigError as exc:
         raise click.ClickException(str(exc)) from exc
 
 

@@ -1,9 +1,9 @@
 """``comfyui-gateway run``: the gRPC server, and the in-process workers when embedded.
 
 The composition root for the API process: it builds every collaborator from the
-settings (database, Redis or memory stores, services), migrates the database, starts
-the server and stops it gracefully on SIGTERM/SIGINT. With ``REDIS_URL`` empty there
-is no shared queue, so this process also runs the workers (``EmbeddedWorkers``).
+settings (database, queue, event bus, storage, backend reports), migrates the
+database, starts the server and stops everything gracefully on SIGTERM/SIGINT. With
+``REDIS_URL`` empty there is no shared queue, so this process also runs the workers.
 """
 
 from __future__ import annotations
@@ -15,31 +15,45 @@ import signal
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from redis.asyncio import Redis
+from redis import Redis
+from redis.asyncio import Redis as AsyncRedis
 
 from comfyui_gateway.backends import BackendReports, MemoryBackendReports, RedisBackendReports
 from comfyui_gateway.config import Settings
 from comfyui_gateway.db.engine import create_engine, create_session_factory
 from comfyui_gateway.db.migrate import migrate
+from comfyui_gateway.eventbus import EventBus, MemoryEventBus, RedisEventBus
+from comfyui_gateway.jobqueue import InProcessJobQueue, JobQueue, RQJobQueue
+from comfyui_gateway.storage import create_storage
 from server.app import GrpcServer
 from server.deps import ServerDeps
 from server.wiring import build_services
-from worker.monitor import BackendMonitor
+from worker.embedded import EmbeddedWorkers
+from worker.rq_worker import rq_job_timeout
 
 log = logging.getLogger("comfyui_gateway.run")
 
 
 @dataclass
 class RunningGateway:
-    """A started server and its embedded workers; ``stop()`` undoes ``start_gateway``."""
-
     server: GrpcServer
-    monitors: list[BackendMonitor]
-    redis: Redis | None
+    deps: ServerDeps
+    workers: EmbeddedWorkers | None
 
-    @property
-    def grpc_port(self) -> int:
-        return self.server.port
+
+def _shared_deps(
+    settings: Settings, redis: AsyncRedis
+) -> tuple[RedisBackendReports, RedisEventBus, RQJobQueue]:
+    queue = RQJobQueue(
+        Redis.from_url(settings.REDIS_URL),
+        job_timeout_s=rq_job_timeout(settings),
+        namespace=settings.REDIS_NAMESPACE,
+    )
+    return (
+        RedisBackendReports(redis, settings.REDIS_NAMESPACE),
+        RedisEventBus(redis, namespace=settings.REDIS_NAMESPACE),
+        queue,
+    )
 
 
 @contextlib.asynccontextmanager
@@ -47,25 +61,41 @@ async def running_gateway(settings: Settings) -> AsyncIterator[RunningGateway]:
     """Start the API process's pieces; stop them in reverse order on exit."""
     await migrate(settings.DATABASE_URL)
     engine = create_engine(settings.DATABASE_URL)
-    redis = Redis.from_url(settings.REDIS_URL) if settings.REDIS_URL else None
-    reports: BackendReports = (
-        RedisBackendReports(redis, settings.REDIS_NAMESPACE) if redis else MemoryBackendReports()
-    )
     sessions = create_session_factory(engine)
-    deps = ServerDeps(settings=settings, backend_reports=reports, sessions=sessions)
+    storage = create_storage(settings)
+    await storage.check()
+    redis = AsyncRedis.from_url(settings.REDIS_URL) if settings.REDIS_URL else None
+    reports: BackendReports
+    bus: EventBus
+    queue: JobQueue
+    if redis is not None:
+        reports, bus, queue = _shared_deps(settings, redis)
+        workers = None
+    else:
+        memory_queue = InProcessJobQueue()
+        reports, bus, queue = MemoryBackendReports(), MemoryEventBus(), memory_queue
+        workers = EmbeddedWorkers(
+            settings,
+            sessions=sessions,
+            storage=storage,
+            bus=bus,
+            queue=memory_queue,
+            reports=reports,
+        )
+    deps = ServerDeps(settings, reports, sessions, bus, queue, storage)
     server = GrpcServer(build_services(deps), settings.GRPC_HOST, settings.GRPC_PORT)
-    monitors = [] if redis else [BackendMonitor(url, reports) for url in settings.comfyui_urls]
     try:
         await server.start()
-        for monitor in monitors:
-            monitor.start()
-        if not redis:
+        if workers is not None:
             log.info("REDIS_URL is empty: jobs run in this process (embedded mode)")
-        yield RunningGateway(server=server, monitors=monitors, redis=redis)
+            await workers.start()
+        yield RunningGateway(server=server, deps=deps, workers=workers)
     finally:
-        for monitor in monitors:
-            await monitor.stop()
         await server.stop()
+        if workers is not None:
+            await workers.stop()
+        await bus.close()
+        await storage.close()
         if redis is not None:
             await redis.aclose()
         await engine.dispose()

@@ -222,19 +222,13 @@ async def requeue(session: AsyncSession, job_id: str, *, attempt: int) -> bool:
     )
 
 
-async def cancel_queued(session: AsyncSession, job_id: str, error: dict[str, Any]) -> bool:
+async def cancel_queued(session: AsyncSession, job_id: str) -> bool:
     """queued -> cancelled, before any worker took it."""
     return await _transition(
         session,
         job_id,
         [Job.status == JobStatus.QUEUED],
-        {
-            "status": JobStatus.CANCELLED,
-            "cancel_requested": True,
-            "completed_at": utcnow(),
-            "error": error,
-            "error_code": error.get("code"),
-        },
+        {"status": JobStatus.CANCELLED, "cancel_requested": True, "completed_at": utcnow()},
     )
 
 

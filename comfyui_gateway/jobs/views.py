@@ -1,0 +1,47 @@
+"""How a job looks from outside: output views and state events, shared by every face.
+
+The REST answer, the progress stream's terminal event and the webhook body all show
+outputs with the same keys, built here once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from comfyui_gateway.db.models.job import Job
+from comfyui_gateway.db.models.job_output import JobOutput
+from comfyui_gateway.events import EventType, JobEvent
+from comfyui_gateway.jobs import store
+
+
+def output_url(job_id: str, stored_name: str) -> str:
+    return f"/outputs/{job_id}/{stored_name}"
+
+
+def output_view(output: JobOutput) -> dict[str, Any]:
+    """One output as clients see it: ``{filename, storagePath, url, size, sha256, contentType}``."""
+    return {
+        "filename": output.filename,
+        "storagePath": output.storage_path,
+        "url": output_url(output.job_id, output.stored_name),
+        "size": output.size,
+        "sha256": output.sha256,
+        "contentType": output.content_type,
+    }
+
+
+async def state_event(session: AsyncSession, job: Job, kind: EventType) -> JobEvent:
+    """The job's stored state as an event; a finished job's state is always TERMINAL."""
+    terminal = job.status.is_terminal
+    outputs = await store.list_outputs(session, job.id) if terminal else []
+    return JobEvent(
+        type=EventType.TERMINAL if terminal else kind,
+        job_id=job.id,
+        status=job.status.value,
+        progress=job.progress,
+        queue_position=await store.queue_position(session, job),
+        outputs=[output_view(output) for output in outputs],
+        error=job.error,
+    )

@@ -1,0 +1,66 @@
+"""Following one job: its current state first, then live events until it ends.
+
+Subscribe first, read the database second: an event published between the two is
+never lost (it arrives after the snapshot, and the progress floor keeps the stream
+monotonic). While the stream is quiet the database is re-read every
+``recheck_s``, so a terminal event missed during a Redis outage still ends the stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from comfyui_gateway.eventbus import EventBus
+from comfyui_gateway.events import EventType, JobEvent
+from comfyui_gateway.jobs import store
+from comfyui_gateway.jobs.views import state_event
+
+DEFAULT_RECHECK_S = 5.0
+
+
+async def watch_job(
+    sessions: async_sessionmaker[AsyncSession],
+    bus: EventBus,
+    job_id: str,
+    owner: str | None,
+    *,
+    recheck_s: float = DEFAULT_RECHECK_S,
+) -> AsyncIterator[JobEvent]:
+    """Yield the job's events; the last one is always TERMINAL (or the job's end state)."""
+    async with bus.subscribe(job_id) as events:
+        current = await _read(sessions, job_id, owner, EventType.SNAPSHOT)
+        yield current
+        floor = current.progress
+        if current.is_terminal:
+            return
+        iterator = aiter(events)
+        while True:
+            try:
+                event = await asyncio.wait_for(anext(iterator), timeout=recheck_s)
+            except TimeoutError:
+                event = await _read(sessions, job_id, owner, EventType.STATUS)
+                if not event.is_terminal:
+                    continue
+            except StopAsyncIteration:
+                event = await _read(sessions, job_id, owner, EventType.STATUS)
+                yield event.with_progress_floor(floor)
+                return
+            event = event.with_progress_floor(floor)
+            floor = event.progress
+            yield event
+            if event.is_terminal:
+                return
+
+
+async def _read(
+    sessions: async_sessionmaker[AsyncSession],
+    job_id: str,
+    owner: str | None,
+    kind: EventType,
+) -> JobEvent:
+    async with sessions() as session:
+        job = await store.get_job(session, job_id, owner)
+        return await state_event(session, job, kind)

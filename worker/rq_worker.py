@@ -1,0 +1,140 @@
+"""A worker process of the shared (Redis) mode: RQ in front, asyncio behind.
+
+RQ's worker loop runs in the main thread (it owns signals and job timeouts) and
+dequeues job ids from the priority queues, high first. Each job runs on an asyncio
+loop in a second thread that holds the worker's resources for its whole life: the
+ComfyUI client and its WebSocket, database pool, storage, event bus and backend
+monitor. While the monitor says the backend is down the worker takes no job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+from redis import Redis
+from redis.asyncio import Redis as AsyncRedis
+from rq import SimpleWorker
+from rq.job import Job as RQJob
+from rq.queue import Queue
+
+from comfyui_gateway.backends import RedisBackendReports
+from comfyui_gateway.config import Settings
+from comfyui_gateway.db.engine import create_engine, create_session_factory
+from comfyui_gateway.eventbus import RedisEventBus
+from comfyui_gateway.jobqueue import RQJobQueue
+from comfyui_gateway.storage import create_storage
+from worker import rq_task
+from worker.services import BackendWorker, build_backend_worker
+
+log = logging.getLogger("comfyui_gateway.worker")
+
+T = TypeVar("T")
+
+JOB_TIMEOUT_GRACE_S = 600
+"""RQ's own job timeout sits this far past COMFYUI_TIMEOUT_MS: the runner times out first."""
+
+
+def rq_job_timeout(settings: Settings) -> int:
+    return settings.COMFYUI_TIMEOUT_MS // 1000 + JOB_TIMEOUT_GRACE_S
+
+
+class AsyncSide:
+    """The worker's asyncio loop in its own thread, and the resources living on it."""
+
+    def __init__(self, settings: Settings, backend_url: str) -> None:
+        self._settings = settings
+        self._backend_url = backend_url
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="jobs", daemon=True)
+        self.backend: BackendWorker | None = None
+        self._closers: list[Any] = []
+
+    def call(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
+
+    def start(self) -> None:
+        self._thread.start()
+        self.call(self._open())
+
+    def stop(self) -> None:
+        self.call(self._close())
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+
+    def run_job(self, job_id: str) -> None:
+        assert self.backend is not None
+        self.call(self.backend.runner.run(job_id))
+
+    @property
+    def backend_reachable(self) -> bool:
+        return self.backend is not None and self.backend.monitor.reachable
+
+    async def _open(self) -> None:
+        settings = self._settings
+        engine = create_engine(settings.DATABASE_URL)
+        redis = AsyncRedis.from_url(settings.REDIS_URL)
+        storage = create_storage(settings)
+        await storage.check()
+        bus = RedisEventBus(redis, namespace=settings.REDIS_NAMESPACE)
+        queue = RQJobQueue(
+            Redis.from_url(settings.REDIS_URL),
+            job_timeout_s=rq_job_timeout(settings),
+            namespace=settings.REDIS_NAMESPACE,
+        )
+        self.backend = build_backend_worker(
+            self._backend_url,
+            settings=settings,
+            sessions=create_session_factory(engine),
+            storage=storage,
+            bus=bus,
+            queue=queue,
+            reports=RedisBackendReports(redis, settings.REDIS_NAMESPACE),
+        )
+        await self.backend.start()
+        self._closers = [self.backend.stop, bus.close, storage.close, redis.aclose, engine.dispose]
+
+    async def _close(self) -> None:
+        for close in self._closers:
+            try:
+                await close()
+            except Exception:  # shutting down: close what can be closed
+                log.exception("error while closing worker resources")
+
+
+class GatewayRQWorker(SimpleWorker):
+    """RQ's in-process worker that pauses dequeuing while its backend is down."""
+
+    async_side: AsyncSide
+
+    def dequeue_job_and_maintain_ttl(
+        self, timeout: int | None, max_idle_time: int | None = None
+    ) -> tuple[RQJob, Queue] | None:
+        while not self.async_side.backend_reachable and not self._stop_requested:
+            self.heartbeat()
+            time.sleep(1.0)
+        return super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
+
+
+def run_rq_worker(settings: Settings, backend_url: str, *, burst: bool = False) -> None:
+    """Serve jobs from the priority queues on ``backend_url`` until SIGTERM/SIGINT."""
+    async_side = AsyncSide(settings, backend_url)
+    async_side.start()
+    rq_task.install(async_side)
+    try:
+        connection = Redis.from_url(settings.REDIS_URL)
+        queues = RQJobQueue(
+            connection, job_timeout_s=rq_job_timeout(settings), namespace=settings.REDIS_NAMESPACE
+        ).queues
+        worker = GatewayRQWorker(queues, connection=connection)
+        worker.async_side = async_side
+        log.info("worker started", extra={"backend": backend_url, "queues": worker.queue_names()})
+        worker.work(burst=burst, logging_level="WARNING")
+    finally:
+        rq_task.install(None)
+        async_side.stop()
+        log.info("worker stopped", extra={"backend": backend_url})

@@ -1,0 +1,277 @@
+"""Running one job on one ComfyUI backend, from ``queued`` to a terminal state.
+
+    load job ─▶ mark running (conditional) ─▶ submit + follow (events published) ─▶
+    stream each output into storage (sha256) ─▶ succeeded + outputs (one transaction)
+
+Failures end the job with their SPEC code; a retryable one (COMFYUI_UNREACHABLE) goes
+back to the queue after a backoff until ``max_attempts``. A heartbeat task keeps
+``heartbeat_at`` fresh and notices a cancellation request, which it carries to
+ComfyUI (delete if pending, interrupt if executing and ours).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from comfyui_gateway.db.models.job import Job
+from comfyui_gateway.db.models.job_output import JobOutput
+from comfyui_gateway.errors import ComfyUIError, ErrorCode, GatewayError
+from comfyui_gateway.eventbus import EventBus
+from comfyui_gateway.events import EventType, JobEvent
+from comfyui_gateway.jobqueue.base import JobQueue
+from comfyui_gateway.jobs import store
+from comfyui_gateway.jobs.status import JobStatus
+from comfyui_gateway.jobs.views import output_view
+from comfyui_gateway.logs import correlation_id
+from comfyui_gateway.storage.base import Storage
+from comfyui_gateway.storage.names import new_stored_name
+from worker.comfyui import ComfyUIClient, Event, NodeStarted, Outcome, OutputRef, StepProgress
+
+log = logging.getLogger("comfyui_gateway.worker.runner")
+
+PROMPT_ID_NAMESPACE = uuid.UUID("6f1c9d3e-2b7a-4c1e-9a53-0c2f4e8b7d11")
+"""uuid5 namespace: a job's prompt id on ComfyUI is derived from (job id, attempt), so
+recovery can look the prompt up in ComfyUI's history."""
+
+JobFinished = Callable[[str], Awaitable[None]]
+
+
+def prompt_id_for(job_id: str, attempt: int) -> str:
+    return str(uuid.uuid5(PROMPT_ID_NAMESPACE, f"{job_id}:{attempt}"))
+
+
+@dataclass(frozen=True)
+class RunnerConfig:
+    worker_id: str
+    heartbeat_s: float = 1.0
+    progress_write_s: float = 0.5
+    retry_backoff_s: float = 2.0
+
+
+class JobRunner:
+    """Runs jobs on one backend; one instance per (worker, backend), reused for every job."""
+
+    def __init__(
+        self,
+        *,
+        sessions: async_sessionmaker[AsyncSession],
+        client: ComfyUIClient,
+        storage: Storage,
+        bus: EventBus,
+        queue: JobQueue,
+        config: RunnerConfig,
+        on_finished: JobFinished | None = None,
+    ) -> None:
+        self._sessions = sessions
+        self._client = client
+        self._storage = storage
+        self._bus = bus
+        self._queue = queue
+        self._config = config
+        self._on_finished = on_finished
+
+    @property
+    def backend_url(self) -> str:
+        return self._client.base_url
+
+    async def run(self, job_id: str) -> None:
+        """Run ``job_id`` if it is still queued; never raises for a job's own failure."""
+        token = correlation_id.set(job_id)
+        try:
+            job = await self._claim(job_id)
+            if job is not None:
+                await _JobExecution(self, job).execute()
+        finally:
+            correlation_id.reset(token)
+
+    async def _claim(self, job_id: str) -> Job | None:
+        async with self._sessions() as session:
+            try:
+                job = await store.get_job(session, job_id)
+            except GatewayError:
+                log.warning("job %s not found; skipped", job_id)
+                return None
+            if job.status is not JobStatus.QUEUED:
+                log.info("job %s is %s; skipped", job_id, job.status.value)
+                return None
+            won = await store.mark_running(
+                session,
+                job_id,
+                attempt=job.attempt,
+                worker_id=self._config.worker_id,
+                backend_url=self.backend_url,
+            )
+            if not won:
+                return None
+            await session.refresh(job)
+            return job
+
+
+class _JobExecution:
+    """One attempt of one job (internal to JobRunner)."""
+
+    def __init__(self, runner: JobRunner, job: Job) -> None:
+        self.r = runner
+        self.job = job
+        self.attempt = job.attempt
+        self.prompt_id = prompt_id_for(job.id, job.attempt)
+        self.progress = 0.0
+        self._last_progress_write = 0.0
+        self._cancel_sent = False
+
+    async def execute(self) -> None:
+        started = time.monotonic()
+        await self._log("info", f"Started on backend {self.r.backend_url} (attempt {self.attempt})")
+        await self._publish(EventType.STATUS, status=JobStatus.RUNNING.value)
+        heartbeat = asyncio.create_task(self._heartbeat())
+        try:
+            await self._record(comfy_prompt_id=self.prompt_id)
+            await self._log("info", f"ComfyUI prompt id {self.prompt_id}")
+            result = await self.r._client.run(
+                json.loads(self.job.prompt_graph or "{}"),
+                prompt_id=self.prompt_id,
+                on_event=self._on_event,
+            )
+            heartbeat.cancel()
+            if result.outcome is Outcome.SUCCEEDED:
+                await self._succeed(result.outputs, started)
+            else:
+                await self._finish(JobStatus.CANCELLED, None, "Cancelled on ComfyUI")
+        except ComfyUIError as error:
+            await self._fail(error)
+        except GatewayError as error:
+            await self._fail(error)
+        except Exception:  # a bug must not leave the job running forever
+            log.exception("job %s crashed in the worker", self.job.id)
+            await self._fail(GatewayError("Internal error in the worker"))
+        finally:
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
+        if self.r._on_finished is not None:
+            await self.r._on_finished(self.job.id)
+
+    # -- progress ----------------------------------------------------------------------
+
+    async def _on_event(self, event: Event) -> None:
+        self.progress = max(self.progress, min(event.progress, 99.0))
+        if isinstance(event, NodeStarted):
+            node_type = event.node_type or ""
+            await self._publish(EventType.NODE, node=event.node, node_type=node_type)
+            await self._log("info", f"Node {event.node} ({node_type or 'unknown'}) started")
+        elif isinstance(event, StepProgress):
+            await self._publish(
+                EventType.PROGRESS, node=event.node, step=event.value, max_steps=event.max
+            )
+        now = time.monotonic()
+        if now - self._last_progress_write >= self.r._config.progress_write_s:
+            self._last_progress_write = now
+            await self._record(progress=self.progress)
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(self.r._config.heartbeat_s)
+            async with self.r._sessions() as session:
+                job = await store.get_job(session, self.job.id)
+            if job.cancel_requested and not self._cancel_sent:
+                self._cancel_sent = True
+                outcome = await self.r._client.cancel(self.prompt_id)
+                await self._log("info", f"Cancellation sent to ComfyUI ({outcome.value})")
+            await self._record()
+
+    # -- endings -----------------------------------------------------------------------
+
+    async def _succeed(self, refs: tuple[OutputRef, ...], started: float) -> None:
+        outputs = [await self._store_output(ref) for ref in refs if ref.is_file]
+        async with self.r._sessions() as session:
+            won = await store.succeed_with_outputs(
+                session, self.job.id, attempt=self.attempt, outputs=outputs
+            )
+        if not won:
+            log.warning("job %s finished elsewhere; outputs of this attempt dropped", self.job.id)
+            return
+        elapsed_ms = int((time.monotonic() - started) * 1000)
+        await self._log("info", f"Outputs stored: {len(outputs)} file(s)")
+        await self._log("info", f"Succeeded in {elapsed_ms} ms")
+        await self._publish(
+            EventType.TERMINAL,
+            status=JobStatus.SUCCEEDED.value,
+            progress=100.0,
+            outputs=[output_view(output) for output in outputs],
+        )
+
+    async def _store_output(self, ref: OutputRef) -> JobOutput:
+        filename = ref.filename or "output"
+        stored_name = new_stored_name(filename, ref.content_type)
+        stored = await self.r._storage.save(
+            self.job.id, stored_name, self.r._client.download(ref), ref.content_type
+        )
+        await self._publish(EventType.OUTPUT, message=f"Stored {filename}")
+        return JobOutput(
+            job_id=self.job.id,
+            filename=filename,
+            stored_name=stored_name,
+            storage_path=stored.storage_path,
+            size=stored.size,
+            sha256=stored.sha256,
+            content_type=stored.content_type,
+            node_id=ref.node,
+            kind=ref.kind,
+        )
+
+    async def _fail(self, error: GatewayError) -> None:
+        # Only an unreachable backend is retried here: a timeout or a node error would
+        # most likely repeat, and the job's error tells the caller whether to retry.
+        if error.code is ErrorCode.COMFYUI_UNREACHABLE and self.attempt < self.job.max_attempts:
+            await self._retry(error)
+            return
+        await self._finish(JobStatus.FAILED, error.to_job_error(), f"Failed: {error.code.value}")
+
+    async def _retry(self, error: GatewayError) -> None:
+        delay = self.r._config.retry_backoff_s * (2 ** (self.attempt - 1))
+        await self._log("warn", f"{error.code.value}: {error.message}; retrying in {delay:.0f}s")
+        await asyncio.sleep(delay)
+        async with self.r._sessions() as session:
+            if not await store.requeue(session, self.job.id, attempt=self.attempt):
+                return
+        await self.r._queue.enqueue(self.job.id, self.job.priority)
+        await self._publish(EventType.STATUS, status=JobStatus.QUEUED.value)
+
+    async def _finish(self, status: JobStatus, error: dict[str, Any] | None, line: str) -> None:
+        async with self.r._sessions() as session:
+            won = await store.finish(
+                session, self.job.id, attempt=self.attempt, status=status, error=error
+            )
+        if not won:
+            return
+        detail = f" - {error['message']}" if error else ""
+        await self._log("error" if error else "info", f"{line}{detail}")
+        await self._publish(EventType.TERMINAL, status=status.value, error=error)
+
+    # -- plumbing ----------------------------------------------------------------------
+
+    async def _record(self, **values: Any) -> None:
+        async with self.r._sessions() as session:
+            await store.record_running_state(session, self.job.id, attempt=self.attempt, **values)
+
+    async def _log(self, level: str, message: str) -> None:
+        async with self.r._sessions() as session:
+            await store.add_log(session, self.job.id, level, message)
+
+    async def _publish(self, kind: EventType, **fields: Any) -> None:
+        fields.setdefault("status", JobStatus.RUNNING.value)
+        fields.setdefault("progress", self.progress)
+        try:
+            await self.r._bus.publish(JobEvent(type=kind, job_id=self.job.id, **fields))
+        except Exception:  # events are best effort; the database stays the truth
+            log.warning("could not publish a %s event for job %s", kind.value, self.job.id)

@@ -1,0 +1,63 @@
+"""A worker's resources for one backend: client, monitor and job runner.
+
+Built once when a worker starts (STYLE.md: resources at start, closed at shutdown)
+and shared by every job that worker runs, in the embedded and the RQ modes alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from comfyui_gateway.backends import BackendReports
+from comfyui_gateway.config import Settings
+from comfyui_gateway.eventbus import EventBus
+from comfyui_gateway.jobqueue.base import JobQueue
+from comfyui_gateway.storage import Storage
+from worker.comfyui import ClientConfig, ComfyUIClient
+from worker.monitor import BackendMonitor, worker_identity
+from worker.probe import BackendProbe
+from worker.runner import JobRunner, RunnerConfig
+
+
+@dataclass
+class BackendWorker:
+    """Everything needed to run jobs on one ComfyUI backend."""
+
+    url: str
+    client: ComfyUIClient
+    monitor: BackendMonitor
+    runner: JobRunner
+
+    async def start(self) -> None:
+        await self.client.start()
+        self.monitor.start()
+
+    async def stop(self) -> None:
+        await self.monitor.stop()
+        await self.client.close()
+
+
+def build_backend_worker(
+    url: str,
+    *,
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    storage: Storage,
+    bus: EventBus,
+    queue: JobQueue,
+    reports: BackendReports,
+) -> BackendWorker:
+    identity = worker_identity()
+    client = ComfyUIClient(url, ClientConfig.from_timeout_ms(settings.COMFYUI_TIMEOUT_MS))
+    monitor = BackendMonitor(url, reports, probe=BackendProbe(url, identity, reports))
+    runner = JobRunner(
+        sessions=sessions,
+        client=client,
+        storage=storage,
+        bus=bus,
+        queue=queue,
+        config=RunnerConfig(worker_id=identity),
+    )
+    return BackendWorker(url=url, client=client, monitor=monitor, runner=runner)
