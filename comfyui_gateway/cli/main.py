@@ -119,6 +119,49 @@ def list_workflows(as_json: bool) -> None:
 
 
 @main.command()
+@click.argument("workflow_id")
+@click.option("--input", "-i", "pairs", multiple=True, help="key=value (JSON values keep type).")
+@click.option("--priority", type=click.Choice(["high", "normal", "low"]), default=None)
+@click.option("--watch", "-w", is_flag=True, help="Follow progress and fetch the outputs.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=".")
+@click.option("--target", default=None, help="gRPC address (default 127.0.0.1:GRPC_PORT).")
+@click.option("--api-key", envvar="COMFYUI_GATEWAY_API_KEY", default="", help="X-API-Key.")
+@click.option("--token", envvar="COMFYUI_GATEWAY_TOKEN", default="", help="Bearer JWT.")
+def submit(
+    workflow_id: str,
+    pairs: tuple[str, ...],
+    priority: str | None,
+    watch: bool,
+    out_dir: Path,
+    target: str | None,
+    api_key: str,
+    token: str,
+) -> None:
+    """Submit a job; with --watch show a progress bar and download the outputs."""
+    import grpc
+
+    from comfyui_gateway.cli.submit import SubmitOptions, parse_inputs, submit_job
+
+    settings = _settings("cli")
+    options = SubmitOptions(
+        target=target or f"127.0.0.1:{settings.GRPC_PORT}",
+        workflow_id=workflow_id,
+        inputs=parse_inputs(pairs),
+        priority=priority or "",
+        watch=watch,
+        out_dir=out_dir,
+        api_key=api_key,
+        token=token,
+    )
+    try:
+        job = submit_job(options)
+    except grpc.RpcError as exc:
+        raise click.ClickException(f"{exc.code().name}: {exc.details()}") from exc
+    if job is not None and job.status != "succeeded":
+        sys.exit(1)
+
+
+@main.command()
 def run() -> None:
     """Start the gRPC server (and the workers too when REDIS_URL is empty)."""
     from comfyui_gateway.cli.serve import serve

@@ -1,0 +1,1 @@
+"""Benchmarks: they start real stacks, print figures, and assert nothing (``make bench``)."""

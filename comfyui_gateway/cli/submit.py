@@ -1,0 +1,152 @@
+"""``comfyui-gateway submit``: send a job over gRPC, watch its progress, fetch its outputs.
+
+Talks to the gateway like any client does (gRPC on GRPC_PORT), so it works against a
+remote gateway too (``--target``). Progress comes from the WatchJob stream, shown as a
+bar; outputs are streamed to files and checked against the sha256 the job reports.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+import grpc
+from google.protobuf import json_format, struct_pb2
+
+from comfyui_gateway.v1 import (
+    common_pb2,
+    jobs_pb2,
+    jobs_pb2_grpc,
+    outputs_pb2,
+    outputs_pb2_grpc,
+)
+
+
+@dataclass(frozen=True)
+class SubmitOptions:
+    target: str
+    workflow_id: str
+    inputs: dict[str, Any]
+    priority: str = ""
+    watch: bool = False
+    out_dir: Path | None = None
+    api_key: str = ""
+    token: str = ""
+
+
+def parse_inputs(pairs: Sequence[str]) -> dict[str, Any]:
+    """``k=v`` pairs; a value that parses as JSON (``20``, ``7.5``, ``true``) keeps its type."""
+    inputs: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{pair!r} is not key=value", param_hint="--input")
+        try:
+            inputs[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            inputs[key] = raw
+    return inputs
+
+
+Metadata = tuple[tuple[str, str | bytes], ...]
+
+
+def _metadata(options: SubmitOptions) -> Metadata:
+    if options.api_key:
+        return (("x-api-key", options.api_key),)
+    if options.token:
+        return (("authorization", f"Bearer {options.token}"),)
+    return ()
+
+
+def submit_job(options: SubmitOptions) -> jobs_pb2.Job | None:
+    """Submit; with ``watch``, follow to the end and download. Returns the final job."""
+    metadata = _metadata(options)
+    with grpc.insecure_channel(options.target) as channel:
+        jobs = jobs_pb2_grpc.JobServiceStub(channel)
+        inputs = struct_pb2.Struct()
+        inputs.update(options.inputs)
+        created = jobs.CreateJob(
+            jobs_pb2.CreateJobRequest(
+                workflow_id=options.workflow_id, inputs=inputs, priority=options.priority
+            ),
+            metadata=metadata,
+            timeout=30,
+        )
+        click.echo(f"job {created.job_id}: {created.status}")
+        if not options.watch:
+            return None
+        _follow(jobs.WatchJob(jobs_pb2.WatchJobRequest(job_id=created.job_id), metadata=metadata))
+        job: jobs_pb2.Job = jobs.GetJob(
+            jobs_pb2.GetJobRequest(job_id=created.job_id), metadata=metadata, timeout=30
+        )
+        _report(job)
+        if options.out_dir is not None and job.status == "succeeded":
+            outputs = outputs_pb2_grpc.OutputServiceStub(channel)
+            for output in job.outputs:
+                _download(outputs, job.job_id, output, options.out_dir, metadata)
+        return job
+
+
+def _follow(events: Iterator[jobs_pb2.JobEvent]) -> None:
+    node_types: dict[str, str] = {}
+    with click.progressbar(length=100, label="queued", show_pos=False, width=30) as bar:
+        shown = 0
+        for event in events:
+            if event.node and event.node_type:
+                node_types[event.node] = event.node_type
+            bar.label = _label(event, node_types.get(event.node, event.node))
+            advance = int(event.progress) - shown
+            if advance > 0:
+                bar.update(advance)
+                shown += advance
+            if event.type == "terminal":
+                break
+
+
+def _label(event: jobs_pb2.JobEvent, node_name: str) -> str:
+    if event.status == "queued" and event.queue_position:
+        return f"queued (position {event.queue_position})"
+    if event.max_steps:
+        return f"{node_name} step {event.step}/{event.max_steps}"
+    if node_name:
+        return f"running {node_name}"
+    return event.status
+
+
+def _report(job: jobs_pb2.Job) -> None:
+    click.echo(f"job {job.job_id}: {job.status}")
+    if job.HasField("error"):
+        click.echo(f"  error {job.error.code}: {job.error.message}", err=True)
+    for output in job.outputs:
+        click.echo(f"  {output.filename}  {output.size} bytes  sha256 {output.sha256[:16]}…")
+
+
+def _download(
+    stub: outputs_pb2_grpc.OutputServiceStub,
+    job_id: str,
+    output: common_pb2.Output,
+    out_dir: Path,
+    metadata: Metadata,
+) -> Path:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stored_name = output.url.rsplit("/", 1)[-1]
+    path = out_dir / stored_name
+    digest = hashlib.sha256()
+    request = outputs_pb2.DownloadOutputRequest(job_id=job_id, filename=stored_name)
+    with path.open("wb") as handle:
+        for chunk in stub.DownloadOutput(request, metadata=metadata, timeout=300):
+            handle.write(chunk.data)
+            digest.update(chunk.data)
+    verdict = "ok" if digest.hexdigest() == output.sha256 else "SHA256 MISMATCH"
+    click.echo(f"  saved {path} ({verdict})")
+    return path
+
+
+def job_as_json(job: jobs_pb2.Job) -> str:
+    return json_format.MessageToJson(job, indent=2)
