@@ -4,12 +4,14 @@
 root envoy.yaml exactly as ``dev`` does) as subprocesses, each test module with its
 own data folder and ports, and stops them cleanly. Optionally it also runs the
 ComfyUI emulator (``emulator=True``) and, with ``workers=N``, a Redis namespace of its
-own and N ``comfyui-gateway worker`` processes. Tests talk to it the way users do:
-REST through Envoy, gRPC straight to the server.
+own and N ``comfyui-gateway worker`` processes; with ``servers=N`` (N > 1) it runs N
+server processes sharing one Redis behind the one Envoy (replicas). Tests talk to it
+the way users do: REST through Envoy, gRPC straight to the server.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -17,7 +19,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import IO
 
@@ -46,12 +48,14 @@ class GatewayStack:
         *,
         emulator: bool = False,
         workers: int = 0,
+        servers: int = 1,
     ) -> None:
         self.workdir = workdir
         self.emulator_port = free_port() if emulator else None
         self.worker_count = workers
         self.port = free_port()
         self.grpc_port = free_port()
+        self.grpc_ports = [self.grpc_port, *(free_port() for _ in range(servers - 1))]
         self.admin_port = free_port()
         self.env = {
             **os.environ,
@@ -65,16 +69,19 @@ class GatewayStack:
             "LOG_LEVEL": "info",
             "COMFYUI_EMULATOR_STEP_MS": "5",
             "REDIS_URL": "",
+            # Tests poll freely; the rate-limit tests set their own small limit.
+            "RATE_LIMIT_MAX": "1000000",
             **(env or {}),
         }
         if self.emulator_port is not None:
             self.env["COMFYUI_URL"] = f"http://127.0.0.1:{self.emulator_port}"
-        if workers:
+        if workers or servers > 1:
             self.env["REDIS_URL"] = self.env["REDIS_URL"] or "redis://127.0.0.1:6379/0"
             self.env["REDIS_NAMESPACE"] = f"t{uuid.uuid4().hex[:10]}"
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.grpc_address = f"127.0.0.1:{self.grpc_port}"
         self._server: subprocess.Popen[bytes] | None = None
+        self.replica_processes: list[subprocess.Popen[bytes]] = []
         self._envoy: subprocess.Popen[bytes] | None = None
         self.emulator_process: subprocess.Popen[bytes] | None = None
         self.worker_processes: list[subprocess.Popen[bytes]] = []
@@ -92,6 +99,13 @@ class GatewayStack:
             self.start_worker(index)
         self._envoy = self._spawn("envoy", self._envoy_argv())
         self._wait_until_ready()
+        # Replicas start once the first server has migrated the database.
+        for index, port in enumerate(self.grpc_ports[1:], start=1):
+            env = {**self.env, "GRPC_PORT": str(port)}
+            argv = [sys.executable, "-m", "comfyui_gateway", "run"]
+            self.replica_processes.append(self._spawn(f"server-{index}", argv, env))
+        for port, process in zip(self.grpc_ports[1:], self.replica_processes, strict=True):
+            _wait_for_grpc_health(f"127.0.0.1:{port}", process)
         if self.emulator_port is not None:
             self.wait_until_backend_reachable()
         return self
@@ -122,14 +136,16 @@ class GatewayStack:
 
     def _envoy_argv(self) -> list[str]:
         settings = load_settings(None, **_settings_overrides(self.env))
-        config = render_envoy_config(settings, [("127.0.0.1", self.grpc_port)])
+        config = render_envoy_config(settings, [("127.0.0.1", port) for port in self.grpc_ports])
         path = write_envoy_config(config, self.workdir / "envoy.yaml")
         return [envoy_binary(), "-c", str(path), "--disable-hot-restart", "--concurrency", "1"]
 
-    def _spawn(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
+    def _spawn(
+        self, name: str, argv: list[str], env: Mapping[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
         log = (self.workdir / f"{name}.log").open("ab")
         self._logs.append(log)
-        return subprocess.Popen(argv, env=self.env, cwd=self.workdir, stdout=log, stderr=log)
+        return subprocess.Popen(argv, env=env or self.env, cwd=self.workdir, stdout=log, stderr=log)
 
     def _wait_until_ready(self) -> None:
         deadline = time.monotonic() + START_TIMEOUT_S
@@ -150,7 +166,13 @@ class GatewayStack:
         return path.read_text(errors="replace") if path.exists() else ""
 
     def stop(self) -> None:
-        processes = [self._envoy, *self.worker_processes, self._server, self.emulator_process]
+        processes = [
+            self._envoy,
+            *self.worker_processes,
+            *self.replica_processes,
+            self._server,
+            self.emulator_process,
+        ]
         for process in processes:
             if process is not None and process.poll() is None:
                 process.send_signal(signal.SIGTERM)
@@ -185,6 +207,44 @@ def _wait_for_http(url: str, process: subprocess.Popen[bytes]) -> None:
     raise RuntimeError(f"{url} never answered")
 
 
+def _wait_for_grpc_health(address: str, process: subprocess.Popen[bytes]) -> None:
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    deadline = time.monotonic() + START_TIMEOUT_S
+    with grpc.insecure_channel(address) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"{address}: server exited with {process.returncode}")
+            try:
+                reply = stub.Check(health_pb2.HealthCheckRequest(), timeout=1)
+                if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            except grpc.RpcError:
+                pass
+            time.sleep(0.1)
+    raise RuntimeError(f"{address} never became SERVING")
+
+
 def _settings_overrides(env: Mapping[str, str]) -> dict[str, str]:
     names = ("PORT", "HOST", "GRPC_PORT", "ENVOY_ADMIN_PORT", "CORS_ORIGINS", "MAX_REQUEST_BYTES")
     return {name: env[name] for name in names if name in env}
+
+
+POSTGRES_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+@contextlib.contextmanager
+def fresh_postgres_database() -> Iterator[str]:
+    """A PostgreSQL database of its own for one stack, dropped afterwards."""
+    import psycopg
+
+    name = f"gw_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -1,11 +1,13 @@
 """Jobs end to end through Envoy, against the ComfyUI emulator, in both queue modes.
 
-``embedded``: REDIS_URL empty, workers inside the API process.
-``rq``: REDIS_URL set, two ``comfyui-gateway worker`` processes on one backend.
+``embedded``: REDIS_URL empty, workers inside the API process; SQLite, local disk.
+``rq``: REDIS_URL set, two ``comfyui-gateway worker`` processes on one backend;
+PostgreSQL (a database of its own) and S3 (moto's server) — the production shape.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import time
@@ -20,23 +22,45 @@ import requests
 
 from comfyui_gateway.v1 import jobs_pb2, jobs_pb2_grpc
 from tests.reference.comfyui_client import ComfyUIGateway, ComfyUIGatewayError
-from tests.stack import GatewayStack
+from tests.s3_fixtures import MotoServer, moto_server  # noqa: F401 (fixture)
+from tests.stack import GatewayStack, fresh_postgres_database
 
 SMALL = {"width": 64, "height": 64, "steps": 3}
 
 
 @pytest.fixture(scope="module", params=["embedded", "rq"])
 def gateway(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    moto_server: MotoServer,
 ) -> Iterator[GatewayStack]:
     workdir = tmp_path_factory.mktemp(f"jobs-{request.param}")
-    workers = 2 if request.param == "rq" else 0
     env = {"MAX_CONCURRENCY": "2", "COMFYUI_EMULATOR_STEP_MS": "20"}
-    stack = GatewayStack(workdir, env, emulator=True, workers=workers)
+    if request.param == "embedded":
+        with _started(GatewayStack(workdir, env, emulator=True)) as stack:
+            yield stack
+        return
+    env |= {
+        "STORAGE_PROVIDER": "s3",
+        "S3_ENDPOINT": moto_server.endpoint,
+        "S3_BUCKET": f"jobs-{uuid.uuid4().hex[:12]}",
+        "S3_ACCESS_KEY": moto_server.access_key,
+        "S3_SECRET_KEY": moto_server.secret_key,
+    }
+    with fresh_postgres_database() as database_url:
+        env["DATABASE_URL"] = database_url
+        with _started(GatewayStack(workdir, env, emulator=True, workers=2)) as stack:
+            yield stack
+
+
+@contextlib.contextmanager
+def _started(stack: GatewayStack) -> Iterator[GatewayStack]:
     stack.start()
-    _register_bundled(stack)
-    yield stack
-    stack.stop()
+    try:
+        _register_bundled(stack)
+        yield stack
+    finally:
+        stack.stop()
 
 
 def _register_bundled(stack: GatewayStack) -> None:
