@@ -22,8 +22,10 @@ import requests
 
 from comfyui_gateway.v1 import jobs_pb2, jobs_pb2_grpc
 from tests.reference.comfyui_client import ComfyUIGateway, ComfyUIGatewayError
-from tests.s3_fixtures import MotoServer, moto_server  # noqa: F401 (fixture)
+from tests.s3_fixtures import MotoServer
 from tests.stack import GatewayStack, fresh_postgres_database
+
+pytest_plugins = ["tests.s3_fixtures"]
 
 SMALL = {"width": 64, "height": 64, "steps": 3}
 
