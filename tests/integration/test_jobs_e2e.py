@@ -25,7 +25,6 @@ from tests.reference.comfyui_client import ComfyUIGateway, ComfyUIGatewayError
 from tests.s3_fixtures import MotoServer
 from tests.stack import GatewayStack, fresh_postgres_database
 
-
 SMALL = {"width": 64, "height": 64, "steps": 3}
 
 
