@@ -12,6 +12,7 @@ written outside the configured data paths.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -61,12 +62,17 @@ def grpc_ready(address: str) -> ReadyCheck:
     return check
 
 
-def emulator_child() -> ChildSpec:
+def emulator_child(settings: Settings) -> ChildSpec:
+    """The emulator on COMFYUI_URL's default address, its files beside the outputs folder."""
     parsed = urlparse(DEFAULT_COMFYUI_URL)
     host, port = parsed.hostname or "127.0.0.1", parsed.port or 8188
+    files = os.environ.get("COMFYUI_EMULATOR_DIR") or str(
+        settings.STORAGE_LOCAL_PATH.parent / "comfyui-emulator"
+    )
     return ChildSpec(
         name="comfyui-emulator",
         argv=[sys.executable, "-m", "comfyui_emulator", "--host", host, "--port", str(port)],
+        env={"COMFYUI_EMULATOR_DIR": files},
         ready=http_ready(f"{DEFAULT_COMFYUI_URL}/system_stats"),
     )
 
@@ -87,7 +93,7 @@ def plan_children(settings: Settings, config_dir: Path) -> list[ChildSpec]:
             "(no GPU; images are synthetic). Set COMFYUI_URL to use a real ComfyUI.",
             DEFAULT_COMFYUI_URL,
         )
-        children.append(emulator_child())
+        children.append(emulator_child(settings))
     grpc_address = f"{settings.GRPC_HOST}:{settings.GRPC_PORT}"
     children.append(ChildSpec("server", _gateway_command("run"), ready=grpc_ready(grpc_address)))
     if settings.REDIS_URL:
