@@ -53,7 +53,12 @@ class BackendSlots:
         while True:
             await self._monitor.wait_reachable()
             job_id = await self._queue.take()
+            if not self._monitor.reachable:  # went down while this slot waited for work
+                await self._queue.put_back(job_id)
+                continue
             try:
                 await self._runner.run(job_id)
             except Exception:  # the slot must survive any one job
                 log.exception("job %s escaped its runner", job_id)
+            finally:
+                self._queue.done(job_id)

@@ -23,7 +23,9 @@ class InProcessJobQueue:
     def __init__(self) -> None:
         self._heap: asyncio.PriorityQueue[_Entry] = asyncio.PriorityQueue()
         self._waiting: dict[str, JobPriority] = {}
+        self._taken: dict[str, JobPriority] = {}
         self._sequence = itertools.count()
+        self._front = itertools.count(-1, -1)
 
     async def enqueue(self, job_id: str, priority: JobPriority) -> None:
         if job_id in self._waiting:
@@ -36,8 +38,21 @@ class InProcessJobQueue:
         """The next job id to run; waits while the queue is empty. Removed ids are skipped."""
         while True:
             entry = await self._heap.get()
-            if self._waiting.pop(entry.job_id, None) is not None:
+            priority = self._waiting.pop(entry.job_id, None)
+            if priority is not None:
+                self._taken[entry.job_id] = priority
                 return entry.job_id
+
+    async def put_back(self, job_id: str) -> None:
+        """Return a job a slot took but cannot run (its backend went down): first in line."""
+        priority = self._taken.pop(job_id, JobPriority.NORMAL)
+        self._waiting[job_id] = priority
+        rank = PRIORITY_ORDER.index(priority)
+        await self._heap.put(_Entry(rank, next(self._front), job_id))
+
+    def done(self, job_id: str) -> None:
+        """Forget a taken job's priority once it ran."""
+        self._taken.pop(job_id, None)
 
     async def remove(self, job_id: str) -> bool:
         return self._waiting.pop(job_id, None) is not None

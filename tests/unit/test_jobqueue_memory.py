@@ -44,3 +44,13 @@ async def test_take_waits_for_work() -> None:
     assert not waiter.done()
     await queue.enqueue("late", JobPriority.LOW)
     assert await asyncio.wait_for(waiter, 1) == "late"
+
+
+async def test_a_job_put_back_is_next_in_line() -> None:
+    queue = InProcessJobQueue()
+    await queue.enqueue("first", JobPriority.NORMAL)
+    await queue.enqueue("second", JobPriority.NORMAL)
+    taken = await queue.take()
+    await queue.put_back(taken)
+    assert await queue.take() == "first"
+    assert await queue.take() == "second"
