@@ -70,6 +70,12 @@ class EventQueue:
             await self._ready.wait()
         return self._events.popleft()
 
+    def take_buffered(self) -> list[JobEvent]:
+        """Every event buffered right now, without waiting (possibly none)."""
+        events = list(self._events)
+        self._events.clear()
+        return events
+
     def close(self) -> None:
         """Accept no more events; readers drain what is buffered, then get ``None``."""
         self._closed = True

@@ -83,6 +83,16 @@ class Subscription:
     def __aiter__(self) -> Subscription:
         return self
 
+    def take_buffered(self) -> list[JobEvent]:
+        """Events already waiting, without waiting for more: lets a slow reader catch up
+        in one go (and skip superseded progress) instead of one event at a time."""
+        if self._state is _State.NEW or self._finished:
+            return []
+        events = self._queue.take_buffered()
+        if any(event.is_terminal for event in events):
+            self._finished = True
+        return events
+
     async def __anext__(self) -> JobEvent:
         if self._state is _State.NEW:
             raise RuntimeError("enter the subscription first: async with bus.subscribe(...)")

@@ -48,11 +48,35 @@ async def watch_job(
                 event = await _read(sessions, job_id, owner, EventType.STATUS)
                 yield event.with_progress_floor(floor)
                 return
-            event = event.with_progress_floor(floor)
-            floor = event.progress
-            yield event
-            if event.is_terminal:
-                return
+            for item in conflate([event, *events.take_buffered()]):
+                item = item.with_progress_floor(floor)
+                floor = item.progress
+                yield item
+                if item.is_terminal:
+                    return
+
+
+def conflate(events: list[JobEvent]) -> list[JobEvent]:
+    """Drop progress steps superseded by a later step of the same node in the same batch.
+
+    A watcher that keeps up gets every event; one that lags (a slow client, thousands of
+    watchers) gets the latest step instead of a backlog of stale ones.
+    """
+    kept: list[JobEvent] = []
+    for event in events:
+        if kept and _supersedes(event, kept[-1]):
+            kept[-1] = event
+        else:
+            kept.append(event)
+    return kept
+
+
+def _supersedes(newer: JobEvent, older: JobEvent) -> bool:
+    return (
+        newer.type is EventType.PROGRESS
+        and older.type is EventType.PROGRESS
+        and newer.node == older.node
+    )
 
 
 async def _read(
