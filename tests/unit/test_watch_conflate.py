@@ -8,7 +8,13 @@ from comfyui_gateway.jobs.watch import conflate
 
 def step(node: str, value: int) -> JobEvent:
     return JobEvent(
-        type=EventType.PROGRESS, job_id="j", status="running", node=node, step=value, max_steps=9
+        type=EventType.PROGRESS,
+        job_id="j",
+        status="running",
+        node=node,
+        step=value,
+        max_steps=9,
+        timestamp=1.0,
     )
 
 
