@@ -1,0 +1,84 @@
+"""Collecting a finished prompt's outputs: stream each file into storage, then record
+the job ``succeeded`` with them in one conditional transaction, then the cache entry.
+
+Shared by the runner (its own prompt) and recovery (a prompt a dead worker left
+behind), so a recovered job ends exactly as a normally finished one does.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from comfyui_gateway.cache import store as cache_store
+from comfyui_gateway.db.models.job_output import JobOutput
+from comfyui_gateway.jobs import store
+from comfyui_gateway.storage.base import Storage
+from comfyui_gateway.storage.names import new_stored_name
+from comfyui_gateway.tracing import child_span
+from worker.comfyui import ComfyUIClient, OutputRef
+
+log = logging.getLogger("comfyui_gateway.worker.collect")
+
+Stored = Callable[[str], Awaitable[None]]
+"""Called with ComfyUI's file name after each file is stored (for progress events)."""
+
+
+async def store_output(
+    client: ComfyUIClient, storage: Storage, job_id: str, ref: OutputRef
+) -> JobOutput:
+    """Stream one ComfyUI output from ``/view`` into the job's folder; the unsaved row."""
+    filename = ref.filename or "output"
+    stored_name = new_stored_name(filename, ref.content_type)
+    attributes = {"job.id": job_id, "storage.provider": type(storage).__name__}
+    with child_span("storage.save", attributes) as span:
+        stored = await storage.save(job_id, stored_name, client.download(ref), ref.content_type)
+        if span is not None:
+            span.set_attribute("storage.size", stored.size)
+    return JobOutput(
+        job_id=job_id,
+        filename=filename,
+        stored_name=stored_name,
+        storage_path=stored.storage_path,
+        size=stored.size,
+        sha256=stored.sha256,
+        content_type=stored.content_type,
+        node_id=ref.node,
+        kind=ref.kind,
+    )
+
+
+async def collect_and_succeed(
+    *,
+    sessions: async_sessionmaker[AsyncSession],
+    client: ComfyUIClient,
+    storage: Storage,
+    job_id: str,
+    attempt: int,
+    refs: Sequence[OutputRef],
+    cache_ttl_s: int,
+    on_stored: Stored | None = None,
+) -> list[JobOutput] | None:
+    """Store every file output and finish the job; None if another finisher won.
+
+    A loser recorded nothing, so the job's outputs are listed exactly once; its files
+    stay behind under fresh names that nothing refers to (storage deletes whole jobs
+    only, and deleting the folder would take the winner's files too).
+    """
+    outputs: list[JobOutput] = []
+    for ref in refs:
+        if not ref.is_file:
+            continue
+        outputs.append(await store_output(client, storage, job_id, ref))
+        if on_stored is not None:
+            await on_stored(ref.filename or "output")
+    async with sessions() as session:
+        won = await store.succeed_with_outputs(session, job_id, attempt=attempt, outputs=outputs)
+        if won and cache_ttl_s > 0:
+            await cache_store.remember_job(session, job_id, ttl_s=cache_ttl_s)
+    if not won:
+        log.warning("job %s finished elsewhere; %d stored file(s) unused", job_id, len(outputs))
+        return None
+    return outputs
