@@ -6,12 +6,12 @@ STAMP  := $(VENV)/.installed
 GEN    := comfyui_gateway/v1/descriptor.pb
 PROTOS := $(wildcard proto/comfyui_gateway/v1/*.proto)
 
-.PHONY: dev test check lint format proto bench clean
+.PHONY: dev test check lint format proto bench clean clients clients-deps
 
 dev: $(GEN)  ## run the whole gateway on embedded defaults (REST :3000, gRPC :50051)
 	$(BIN)/comfyui-gateway dev
 
-test: check  ## lint, type-check, then every test (real Redis, PostgreSQL, Envoy, S3 server)
+test: check clients-deps  ## lint, type-check, then every test (real Redis, PostgreSQL, Envoy, S3 server)
 	$(BIN)/pytest
 
 check: $(GEN)  ## ruff and mypy, as CI runs them
@@ -27,6 +27,25 @@ format: $(STAMP)
 
 proto: $(STAMP)  ## regenerate stubs and Envoy's descriptor set from proto/
 	$(BIN)/python scripts/gen_protos.py
+
+# Client toolchains (scripts/gen_clients.py, tests/clients): Node 20 packages from the
+# committed package-lock.json; Go, protoc and Go's grpc/protobuf libraries from Debian
+# (GOPATH builds against /usr/share/gocode: the Go module proxy is not used).
+GO_DEBS := golang-go protobuf-compiler protoc-gen-go protoc-gen-go-grpc golang-google-grpc-dev \
+           golang-google-protobuf-dev golang-google-genproto-dev golang-github-golang-protobuf-1-5-dev
+CLIENTS_STAMP := $(VENV)/.clients-installed
+
+clients: clients-deps  ## regenerate every client's code and the OpenAPI document from proto/
+	$(BIN)/python scripts/gen_clients.py
+
+clients-deps: $(CLIENTS_STAMP)
+
+$(CLIENTS_STAMP): $(STAMP) clients/python/pyproject.toml clients/typescript/package-lock.json
+	dpkg -s $(GO_DEBS) >/dev/null 2>&1 || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(GO_DEBS))
+	$(BIN)/python -m pip install --quiet -e ./clients/python
+	cd clients/typescript && npm ci --no-audit --no-fund
+	touch $(CLIENTS_STAMP)
 
 bench: $(GEN)  ## benchmarks: print figures, assert nothing
 	$(BIN)/python -m bench

@@ -7,16 +7,19 @@ names the variable (see ``load_settings``).
 
 from __future__ import annotations
 
+import secrets
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlparse
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, PrivateAttr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_COMFYUI_URL = "http://127.0.0.1:8188"
-SECRET_VARIABLES = frozenset({"API_KEYS", "JWT_SECRET", "S3_SECRET_KEY", "WEBHOOK_SECRET"})
+SECRET_VARIABLES = frozenset(
+    {"API_KEYS", "JWT_SECRET", "S3_SECRET_KEY", "WEBHOOK_SECRET", "PRIVACY_KEY"}
+)
 
 
 class StorageProvider(StrEnum):
@@ -91,7 +94,19 @@ class Settings(BaseSettings):
     """Largest width or height a job may ask for, in pixels."""
     MAX_BATCH_SIZE: int = Field(4, ge=1)
     CACHE_ENABLED: bool = True
+    """Answer a request identical to an earlier succeeded one with that job's outputs."""
     CACHE_TTL_SECONDS: int = Field(86_400, ge=0)
+    """How long a succeeded job answers identical requests, in seconds."""
+    WEBHOOK_RETRY_BASE_MS: int = Field(1000, ge=1, le=600_000)
+    """First webhook retry delay in milliseconds; doubles per retry, with jitter."""
+    RECONCILE_INTERVAL_MS: int = Field(5000, ge=50, le=600_000)
+    """How often the reconciler looks for lost queued jobs and abandoned running ones."""
+    HEARTBEAT_STALE_MS: int = Field(10_000, ge=500)
+    """A running job whose heartbeat (every second) is older than this, in milliseconds,
+    is taken as abandoned by a dead worker and recovered."""
+    RUNNING_GRACE_MS: int = Field(60_000, ge=0)
+    """A job still running COMFYUI_TIMEOUT_MS plus this many milliseconds after it
+    started fails with COMFYUI_TIMEOUT, whatever its worker does."""
     RATE_LIMIT_MAX: int = Field(100, ge=1)
     """Requests allowed per caller per window."""
     RATE_LIMIT_WINDOW_MS: int = Field(60_000, ge=100)
@@ -100,6 +115,10 @@ class Settings(BaseSettings):
     )
     PRIVACY_MODE: bool = False
     """Keep prompts out of logs, job logs and the database."""
+    PRIVACY_KEY: str = ""
+    """Secret the rendered graph is encrypted with in privacy mode (any string; a key is
+    derived from it). Empty: derived from JWT_SECRET, else WEBHOOK_SECRET, else (embedded
+    mode only) a random key per process; with REDIS_URL set one of the three is required."""
     CORS_ORIGINS: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["*"])
     NODE_ENV: str = "development"
     """Kept for compatibility with the description; ``production`` tightens warnings."""
@@ -107,6 +126,14 @@ class Settings(BaseSettings):
     """Largest request body the edge accepts; larger ones get 413."""
     ENVOY_ADMIN_PORT: int = Field(9901, ge=0, le=65535)
     """Envoy's admin interface, bound to loopback only."""
+
+    _process_privacy_secret: str = PrivateAttr(default="")
+
+    def model_post_init(self, context: Any) -> None:
+        # Embedded mode without a configured secret: one random secret for this process,
+        # shared by the server and the in-process workers through this settings object.
+        if self.PRIVACY_MODE and not self.privacy_secret:
+            self._process_privacy_secret = secrets.token_urlsafe(32)
 
     @field_validator("COMFYUI_URL", mode="before")
     @classmethod
@@ -143,6 +170,26 @@ class Settings(BaseSettings):
         if self.STORAGE_PROVIDER is StorageProvider.S3 and not self.S3_BUCKET:
             raise ValueError("S3_BUCKET: required when STORAGE_PROVIDER=s3")
         return self
+
+    @model_validator(mode="after")
+    def _check_privacy(self) -> Settings:
+        # Workers in other processes must decrypt the graph: a per-process key cannot work.
+        if self.PRIVACY_MODE and self.REDIS_URL and not self.privacy_secret:
+            raise ValueError(
+                "PRIVACY_KEY: required when PRIVACY_MODE=true and REDIS_URL is set "
+                "(or set JWT_SECRET or WEBHOOK_SECRET to derive it from)"
+            )
+        return self
+
+    @property
+    def privacy_secret(self) -> str:
+        """The configured secret privacy mode derives its key from; empty if none."""
+        return self.PRIVACY_KEY or self.JWT_SECRET or self.WEBHOOK_SECRET
+
+    @property
+    def privacy_key_material(self) -> str:
+        """What privacy mode derives its encryption key from (see PRIVACY_KEY)."""
+        return self.privacy_secret or self._process_privacy_secret
 
     @property
     def auth_enabled(self) -> bool:

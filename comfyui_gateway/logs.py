@@ -14,6 +14,8 @@ from typing import Any
 
 from pythonjsonlogger.json import JsonFormatter
 
+from comfyui_gateway.tracing.logfields import TraceIdsFilter
+
 correlation_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "correlation_id", default=None
 )
@@ -51,6 +53,7 @@ def configure_logging(level: str = "info", *, component: str = "gateway") -> Non
         )
     )
     handler.addFilter(_CorrelationFilter())
+    handler.addFilter(TraceIdsFilter())
     root = logging.getLogger()
     for existing in list(root.handlers):
         root.removeHandler(existing)

@@ -30,3 +30,19 @@ def job_events_channel(job_id: str, namespace: str = DEFAULT_NAMESPACE) -> str:
 def queue_name(priority: str, namespace: str = DEFAULT_NAMESPACE) -> str:
     """RQ queue for one priority; workers listen high, normal, low in that order."""
     return f"{namespace}-{priority}"
+
+
+def rate_limit_key(bucket_digest: str, namespace: str = DEFAULT_NAMESPACE) -> str:
+    """Counter of one rate-limit bucket's current window (expires with the window)."""
+    return f"{namespace}:ratelimit:{bucket_digest}"
+
+
+def reconciler_lock_key(namespace: str = DEFAULT_NAMESPACE) -> str:
+    """String with a TTL: which process runs the reconciler now (one at a time)."""
+    return f"{namespace}:reconciler-lock"
+
+
+def counters_key(namespace: str = DEFAULT_NAMESPACE) -> str:
+    """Hash: metric series (name plus labels) -> count, for figures that exist only as
+    events (rate-limit rejections, auth failures); every replica adds to and reads it."""
+    return f"{namespace}:counters"

@@ -17,15 +17,20 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from comfyui_gateway.v1 import (
+    audit_pb2,
+    audit_pb2_grpc,
     gateway_pb2,
     gateway_pb2_grpc,
     jobs_pb2,
     jobs_pb2_grpc,
+    metrics_pb2,
+    metrics_pb2_grpc,
     outputs_pb2,
     outputs_pb2_grpc,
     workflows_pb2,
     workflows_pb2_grpc,
 )
+from server.interceptors.admission import Admission
 from server.interceptors.request_context import RequestContextInterceptor
 
 log = logging.getLogger("comfyui_gateway.server")
@@ -35,6 +40,8 @@ SERVICE_NAMES = (
     workflows_pb2.DESCRIPTOR.services_by_name["WorkflowService"].full_name,
     jobs_pb2.DESCRIPTOR.services_by_name["JobService"].full_name,
     outputs_pb2.DESCRIPTOR.services_by_name["OutputService"].full_name,
+    audit_pb2.DESCRIPTOR.services_by_name["AuditService"].full_name,
+    metrics_pb2.DESCRIPTOR.services_by_name["MetricsService"].full_name,
 )
 
 
@@ -46,6 +53,8 @@ class Services:
     workflows: workflows_pb2_grpc.WorkflowServiceServicer
     jobs: jobs_pb2_grpc.JobServiceServicer
     outputs: outputs_pb2_grpc.OutputServiceServicer
+    audit: audit_pb2_grpc.AuditServiceServicer
+    metrics: metrics_pb2_grpc.MetricsServiceServicer
 
 
 class GrpcServer:
@@ -57,9 +66,12 @@ class GrpcServer:
         host: str,
         port: int,
         interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+        admission: Admission | None = None,
+        outer_interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
     ) -> None:
+        # outer_interceptors wrap everything (telemetry: spans and refusal counters).
         self._server = grpc.aio.server(
-            interceptors=[RequestContextInterceptor(), *interceptors],
+            interceptors=[*outer_interceptors, RequestContextInterceptor(admission), *interceptors],
             options=[
                 ("grpc.max_receive_message_length", 64 * 1024 * 1024),
                 ("grpc.max_send_message_length", 64 * 1024 * 1024),
@@ -78,6 +90,8 @@ class GrpcServer:
         workflows_pb2_grpc.add_WorkflowServiceServicer_to_server(services.workflows, self._server)
         jobs_pb2_grpc.add_JobServiceServicer_to_server(services.jobs, self._server)
         outputs_pb2_grpc.add_OutputServiceServicer_to_server(services.outputs, self._server)
+        audit_pb2_grpc.add_AuditServiceServicer_to_server(services.audit, self._server)
+        metrics_pb2_grpc.add_MetricsServiceServicer_to_server(services.metrics, self._server)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
         reflection.enable_server_reflection(
             (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), self._server

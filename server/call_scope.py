@@ -45,6 +45,8 @@ class CallScope:
     method: str
     correlation_id: str
     peer: str = ""
+    client_address: str = ""
+    """The client's address as Envoy saw it (or the gRPC peer's), set at admission."""
     success_status: int = 200
     outcome: str = "OK"
     caller: Caller = field(default_factory=Caller)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, field
 
@@ -11,6 +12,7 @@ from comfyui_gateway.backends import BackendReports
 from comfyui_gateway.config import Settings
 from comfyui_gateway.eventbus import EventBus
 from comfyui_gateway.jobqueue.base import JobQueue
+from comfyui_gateway.metrics import Counters, MemoryCounters
 from comfyui_gateway.storage import Storage
 
 
@@ -25,3 +27,7 @@ class ServerDeps:
     queue: JobQueue
     storage: Storage
     started_at: float = field(default_factory=time.monotonic)
+    counters: Counters = field(default_factory=MemoryCounters)
+    """Event counters for /metrics: Redis-backed when REDIS_URL is set (shared by replicas)."""
+    shutdown: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set when the server begins to stop: progress streams end with the job's state."""

@@ -20,9 +20,30 @@ def grpc_code_for(error: GatewayError) -> grpc.StatusCode:
     return grpc.StatusCode[error.spec.grpc_status]
 
 
+MAX_BODY_BYTES = 4096
+"""gRPC caps all metadata of a call at 8 KiB by default: a body larger than this (a huge
+validation report, a hostile id echoed back) is cut down rather than losing the answer."""
+MAX_MESSAGE_CHARS = 500
+
+
+def error_body(error: GatewayError) -> str:
+    """The documented REST body as compact ASCII JSON, never larger than MAX_BODY_BYTES."""
+    body = json.dumps(error.to_body(), ensure_ascii=True, separators=(",", ":"), default=str)
+    if len(body) <= MAX_BODY_BYTES:
+        return body
+    short = {"error": error.code.value, "message": short_message(error.message)}
+    return json.dumps(short, ensure_ascii=True, separators=(",", ":"))
+
+
+def short_message(message: str) -> str:
+    if len(message) <= MAX_MESSAGE_CHARS:
+        return message
+    return message[:MAX_MESSAGE_CHARS] + "… (truncated)"
+
+
 def error_trailers(error: GatewayError, scope: CallScope | None) -> tuple[tuple[str, str], ...]:
     """Trailing metadata for a failed call: the REST body, its status, and headers."""
-    body = json.dumps(error.to_body(), ensure_ascii=True, separators=(",", ":"), default=str)
+    body = error_body(error)
     pairs: list[tuple[str, str]] = [
         (ERROR_BODY_KEY, body),
         (HTTP_STATUS_KEY, str(error.spec.http_status)),
@@ -42,5 +63,7 @@ async def abort_with(
 ) -> None:
     """End the call with ``error``; raises grpc's AbortError as ``context.abort`` does."""
     await context.abort(
-        grpc_code_for(error), error.message, trailing_metadata=error_trailers(error, scope)
+        grpc_code_for(error),
+        short_message(error.message),
+        trailing_metadata=error_trailers(error, scope),
     )

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from comfyui_gateway.jobs.cancellation import JobCanceller
-from comfyui_gateway.jobs.submission import JobSubmitter
+from comfyui_gateway.jobs.submission import JobSubmitter, SubmissionOptions
+from comfyui_gateway.metrics import MetricSources
+from comfyui_gateway.privacy import Privacy
 from comfyui_gateway.workflows.inputs import InputLimits
 from server.app import Services
 from server.deps import ServerDeps
+from server.services.audit import AuditService
 from server.services.gateway import GatewayService
 from server.services.jobs import JobService
+from server.services.metrics import MetricsService
 from server.services.outputs import OutputService
 from server.services.workflows import WorkflowService
 
@@ -20,8 +24,27 @@ def build_services(deps: ServerDeps) -> Services:
         workflows=WorkflowService(deps),
         jobs=JobService(
             deps,
-            JobSubmitter(deps.sessions, deps.queue, limits),
+            JobSubmitter(
+                deps.sessions,
+                deps.queue,
+                limits,
+                privacy=Privacy.from_settings(deps.settings),
+                options=SubmissionOptions(
+                    cache_enabled=deps.settings.CACHE_ENABLED,
+                    allowed_callback_domains=tuple(deps.settings.WEBHOOK_ALLOWED_DOMAINS),
+                ),
+            ),
             JobCanceller(deps.sessions, deps.queue, deps.bus),
         ),
         outputs=OutputService(deps, deps.storage),
+        audit=AuditService(deps),
+        metrics=MetricsService(
+            MetricSources(
+                sessions=deps.sessions,
+                queue=deps.queue,
+                reports=deps.backend_reports,
+                counters=deps.counters,
+                backends=tuple(deps.settings.comfyui_urls),
+            )
+        ),
     )

@@ -88,6 +88,11 @@ class GatewayStack:
         self._logs: list[IO[bytes]] = []
 
     @property
+    def server_process(self) -> subprocess.Popen[bytes] | None:
+        """The first ``comfyui-gateway run`` process (for signal tests)."""
+        return self._server
+
+    @property
     def comfyui_url(self) -> str:
         return self.env["COMFYUI_URL"]
 
@@ -106,9 +111,22 @@ class GatewayStack:
             self.replica_processes.append(self._spawn(f"server-{index}", argv, env))
         for port, process in zip(self.grpc_ports[1:], self.replica_processes, strict=True):
             _wait_for_grpc_health(f"127.0.0.1:{port}", process)
+        if self.replica_processes:
+            self.wait_until_envoy_routes_to_all()
         if self.emulator_port is not None:
             self.wait_until_backend_reachable()
         return self
+
+    def wait_until_envoy_routes_to_all(self, timeout_s: float = START_TIMEOUT_S) -> None:
+        """Until Envoy's health checks have taken every server replica into rotation."""
+        wanted = {f"127.0.0.1:{port}::health_flags::healthy" for port in self.grpc_ports}
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            clusters = requests.get(f"http://127.0.0.1:{self.admin_port}/clusters", timeout=2)
+            if wanted <= {line.split("grpc_server::", 1)[-1] for line in clusters.text.split()}:
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"Envoy never marked every server healthy:\n{clusters.text}")
 
     def wait_until_backend_reachable(self, timeout_s: float = START_TIMEOUT_S) -> None:
         deadline = time.monotonic() + timeout_s
@@ -125,8 +143,10 @@ class GatewayStack:
         _wait_for_http(f"{self.comfyui_url}/system_stats", self.emulator_process)
         return self.emulator_process
 
-    def start_worker(self, index: int) -> subprocess.Popen[bytes]:
-        argv = [sys.executable, "-m", "comfyui_gateway", "worker", "--backend", self.comfyui_url]
+    def start_worker(self, index: int, backend: str | None = None) -> subprocess.Popen[bytes]:
+        """Worker ``index`` on ``backend`` (default: the stack's COMFYUI_URL)."""
+        backend = backend or self.comfyui_url
+        argv = [sys.executable, "-m", "comfyui_gateway", "worker", "--backend", backend]
         process = self._spawn(f"worker-{index}", argv)
         if index < len(self.worker_processes):
             self.worker_processes[index] = process
@@ -187,7 +207,11 @@ class GatewayStack:
             log.close()
 
     def __enter__(self) -> GatewayStack:
-        return self.start()
+        try:
+            return self.start()
+        except BaseException:  # a failed start (or a test timeout) must not leak processes
+            self.stop()
+            raise
 
     def __exit__(self, *exc: object) -> None:
         self.stop()

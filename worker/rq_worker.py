@@ -29,6 +29,7 @@ from comfyui_gateway.eventbus import RedisEventBus
 from comfyui_gateway.jobqueue import RQJobQueue
 from comfyui_gateway.storage import create_storage
 from worker import rq_task
+from worker.maintenance import Maintenance
 from worker.services import BackendWorker, build_backend_worker
 
 log = logging.getLogger("comfyui_gateway.worker")
@@ -77,6 +78,7 @@ class AsyncSide:
     async def _open(self) -> None:
         settings = self._settings
         engine = create_engine(settings.DATABASE_URL)
+        sessions = create_session_factory(engine)
         redis = AsyncRedis.from_url(settings.REDIS_URL)
         storage = create_storage(settings)
         await storage.check()
@@ -89,14 +91,25 @@ class AsyncSide:
         self.backend = build_backend_worker(
             self._backend_url,
             settings=settings,
-            sessions=create_session_factory(engine),
+            sessions=sessions,
             storage=storage,
             bus=bus,
             queue=queue,
             reports=RedisBackendReports(redis, settings.REDIS_NAMESPACE),
         )
         await self.backend.start()
-        self._closers = [self.backend.stop, bus.close, storage.close, redis.aclose, engine.dispose]
+        maintenance = Maintenance(
+            settings, sessions=sessions, storage=storage, bus=bus, queue=queue, redis=redis
+        )
+        await maintenance.start()
+        self._closers = [
+            maintenance.stop,
+            self.backend.stop,
+            bus.close,
+            storage.close,
+            redis.aclose,
+            engine.dispose,
+        ]
 
     async def _close(self) -> None:
         for close in self._closers:
@@ -118,6 +131,13 @@ class GatewayRQWorker(SimpleWorker):
             self.heartbeat()
             time.sleep(1.0)
         return super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
+
+    def execute_job(self, job: RQJob, queue: Queue) -> None:
+        """Hand a job back, first in line, if the backend went down while we waited for it."""
+        if not self.async_side.backend_reachable:
+            queue.enqueue_job(job, at_front=True)
+            return
+        super().execute_job(job, queue)
 
 
 def run_rq_worker(settings: Settings, backend_url: str, *, burst: bool = False) -> None:

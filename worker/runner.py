@@ -24,7 +24,6 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from comfyui_gateway.db.models.job import Job
-from comfyui_gateway.db.models.job_output import JobOutput
 from comfyui_gateway.errors import ComfyUIError, ErrorCode, GatewayError
 from comfyui_gateway.eventbus import EventBus
 from comfyui_gateway.events import EventType, JobEvent
@@ -33,8 +32,10 @@ from comfyui_gateway.jobs import store
 from comfyui_gateway.jobs.status import JobStatus
 from comfyui_gateway.jobs.views import output_view
 from comfyui_gateway.logs import correlation_id
+from comfyui_gateway.privacy import Privacy
 from comfyui_gateway.storage.base import Storage
-from comfyui_gateway.storage.names import new_stored_name
+from comfyui_gateway.tracing import job_span, mark_error
+from worker.collect import collect_and_succeed
 from worker.comfyui import ComfyUIClient, Event, NodeStarted, Outcome, OutputRef, StepProgress
 
 log = logging.getLogger("comfyui_gateway.worker.runner")
@@ -44,6 +45,8 @@ PROMPT_ID_NAMESPACE = uuid.UUID("6f1c9d3e-2b7a-4c1e-9a53-0c2f4e8b7d11")
 recovery can look the prompt up in ComfyUI's history."""
 
 JobFinished = Callable[[str], Awaitable[None]]
+RERUN_CODES = frozenset({ErrorCode.COMFYUI_UNREACHABLE, ErrorCode.OUTPUT_NOT_FOUND})
+"""Failures after which the job goes back to the queue (until ``max_attempts``)."""
 
 
 def prompt_id_for(job_id: str, attempt: int) -> str:
@@ -56,6 +59,8 @@ class RunnerConfig:
     heartbeat_s: float = 1.0
     progress_write_s: float = 0.5
     retry_backoff_s: float = 2.0
+    cache_ttl_s: int = 0
+    """Seconds a success answers identical requests (0: caching off)."""
 
 
 class JobRunner:
@@ -71,6 +76,7 @@ class JobRunner:
         queue: JobQueue,
         config: RunnerConfig,
         on_finished: JobFinished | None = None,
+        privacy: Privacy | None = None,
     ) -> None:
         self._sessions = sessions
         self._client = client
@@ -79,6 +85,7 @@ class JobRunner:
         self._queue = queue
         self._config = config
         self._on_finished = on_finished
+        self._privacy = privacy or Privacy(enabled=False)
 
     @property
     def backend_url(self) -> str:
@@ -90,7 +97,8 @@ class JobRunner:
         try:
             job = await self._claim(job_id)
             if job is not None:
-                await _JobExecution(self, job).execute()
+                with job_span(job, self.backend_url, self._config.worker_id):
+                    await _JobExecution(self, job).execute()
         finally:
             correlation_id.reset(token)
 
@@ -138,11 +146,12 @@ class _JobExecution:
             await self._record(comfy_prompt_id=self.prompt_id)
             await self._log("info", f"ComfyUI prompt id {self.prompt_id}")
             result = await self.r._client.run(
-                json.loads(self.job.prompt_graph or "{}"),
+                json.loads(self.r._privacy.open_graph(self.job.prompt_graph or "{}")),
                 prompt_id=self.prompt_id,
                 on_event=self._on_event,
             )
-            heartbeat.cancel()
+            # The heartbeat keeps running while outputs are stored: a long download must
+            # not look like a dead worker to the reconciler.
             if result.outcome is Outcome.SUCCEEDED:
                 await self._succeed(result.outputs, started)
             else:
@@ -192,13 +201,17 @@ class _JobExecution:
     # -- endings -----------------------------------------------------------------------
 
     async def _succeed(self, refs: tuple[OutputRef, ...], started: float) -> None:
-        outputs = [await self._store_output(ref) for ref in refs if ref.is_file]
-        async with self.r._sessions() as session:
-            won = await store.succeed_with_outputs(
-                session, self.job.id, attempt=self.attempt, outputs=outputs
-            )
-        if not won:
-            log.warning("job %s finished elsewhere; outputs of this attempt dropped", self.job.id)
+        outputs = await collect_and_succeed(
+            sessions=self.r._sessions,
+            client=self.r._client,
+            storage=self.r._storage,
+            job_id=self.job.id,
+            attempt=self.attempt,
+            refs=refs,
+            cache_ttl_s=self.r._config.cache_ttl_s,
+            on_stored=self._on_stored,
+        )
+        if outputs is None:
             return
         elapsed_ms = int((time.monotonic() - started) * 1000)
         await self._log("info", f"Outputs stored: {len(outputs)} file(s)")
@@ -210,29 +223,16 @@ class _JobExecution:
             outputs=[output_view(output) for output in outputs],
         )
 
-    async def _store_output(self, ref: OutputRef) -> JobOutput:
-        filename = ref.filename or "output"
-        stored_name = new_stored_name(filename, ref.content_type)
-        stored = await self.r._storage.save(
-            self.job.id, stored_name, self.r._client.download(ref), ref.content_type
-        )
+    async def _on_stored(self, filename: str) -> None:
         await self._publish(EventType.OUTPUT, message=f"Stored {filename}")
-        return JobOutput(
-            job_id=self.job.id,
-            filename=filename,
-            stored_name=stored_name,
-            storage_path=stored.storage_path,
-            size=stored.size,
-            sha256=stored.sha256,
-            content_type=stored.content_type,
-            node_id=ref.node,
-            kind=ref.kind,
-        )
 
     async def _fail(self, error: GatewayError) -> None:
-        # Only an unreachable backend is retried here: a timeout or a node error would
-        # most likely repeat, and the job's error tells the caller whether to retry.
-        if error.code is ErrorCode.COMFYUI_UNREACHABLE and self.attempt < self.job.max_attempts:
+        mark_error(error.code.value, error.message)
+        # Only an unreachable backend, or outputs that vanished before they were
+        # collected (ComfyUI restarted and lost them), are retried here: running again
+        # can succeed. A timeout or a node error would most likely repeat, and the job's
+        # error tells the caller whether to retry.
+        if error.code in RERUN_CODES and self.attempt < self.job.max_attempts:
             await self._retry(error)
             return
         await self._finish(JobStatus.FAILED, error.to_job_error(), f"Failed: {error.code.value}")

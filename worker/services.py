@@ -14,6 +14,7 @@ from comfyui_gateway.backends import BackendReports
 from comfyui_gateway.config import Settings
 from comfyui_gateway.eventbus import EventBus
 from comfyui_gateway.jobqueue.base import JobQueue
+from comfyui_gateway.privacy import Privacy
 from comfyui_gateway.storage import Storage
 from worker.comfyui import ClientConfig, ComfyUIClient
 from worker.monitor import BackendMonitor, worker_identity
@@ -58,6 +59,10 @@ def build_backend_worker(
         storage=storage,
         bus=bus,
         queue=queue,
-        config=RunnerConfig(worker_id=identity),
+        config=RunnerConfig(
+            worker_id=identity,
+            cache_ttl_s=settings.CACHE_TTL_SECONDS if settings.CACHE_ENABLED else 0,
+        ),
+        privacy=Privacy.from_settings(settings),
     )
     return BackendWorker(url=url, client=client, monitor=monitor, runner=runner)

@@ -8,6 +8,7 @@ rendered copy where the caller says.
 
 from __future__ import annotations
 
+import ipaddress
 import shutil
 import sys
 from collections.abc import Sequence
@@ -62,11 +63,23 @@ def render_envoy_config(
     ]
     cors["allow_origin_string_match"] = cors_origin_matchers(settings.CORS_ORIGINS)
     cluster = config["static_resources"]["clusters"][0]
+    # Names (docker compose `server`, a Kubernetes Service) need DNS; every replica
+    # behind the name becomes a host, each health-checked on its own.
+    if not all(_is_ip(host) for host, _ in grpc_upstreams):
+        cluster["type"] = "STRICT_DNS"
     cluster["load_assignment"]["endpoints"][0]["lb_endpoints"] = [
         {"endpoint": {"address": {"socket_address": {"address": host, "port_value": port}}}}
         for host, port in grpc_upstreams
     ]
     return config
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def _configure_filter(http_filter: dict[str, Any], settings: Settings) -> None:

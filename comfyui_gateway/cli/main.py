@@ -165,8 +165,14 @@ def submit(
 def run() -> None:
     """Start the gRPC server (and the workers too when REDIS_URL is empty)."""
     from comfyui_gateway.cli.serve import serve
+    from comfyui_gateway.tracing import configure_tracing
 
-    asyncio.run(serve(_settings("server")))
+    settings = _settings("server")
+    tracing = configure_tracing("server")
+    try:
+        asyncio.run(serve(settings))
+    finally:
+        tracing.shutdown()
 
 
 @main.command()
@@ -175,11 +181,16 @@ def run() -> None:
 def worker(backends: tuple[str, ...], burst: bool) -> None:
     """Run a worker for the shared mode (needs REDIS_URL): one backend, one job at a time."""
     from comfyui_gateway.cli.worker import WorkerConfigError, run_worker
+    from comfyui_gateway.tracing import configure_tracing
 
+    settings = _settings("worker")
+    tracing = configure_tracing("worker")
     try:
-        run_worker(_settings("worker"), backends, burst=burst)
+        run_worker(settings, backends, burst=burst)
     except WorkerConfigError as exc:
         raise click.ClickException(str(exc)) from exc
+    finally:
+        tracing.shutdown()
 
 
 @main.command()

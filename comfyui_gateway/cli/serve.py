@@ -24,11 +24,15 @@ from comfyui_gateway.db.engine import create_engine, create_session_factory
 from comfyui_gateway.db.migrate import migrate
 from comfyui_gateway.eventbus import EventBus, MemoryEventBus, RedisEventBus
 from comfyui_gateway.jobqueue import InProcessJobQueue, JobQueue, RQJobQueue
+from comfyui_gateway.metrics import Counters, MemoryCounters, RedisCounters
 from comfyui_gateway.storage import create_storage
 from server.app import GrpcServer
 from server.deps import ServerDeps
+from server.interceptors.admission import build_admission
+from server.telemetry import TelemetryInterceptor
 from server.wiring import build_services
 from worker.embedded import EmbeddedWorkers
+from worker.maintenance import Maintenance
 from worker.rq_worker import rq_job_timeout
 
 log = logging.getLogger("comfyui_gateway.run")
@@ -71,6 +75,7 @@ async def running_gateway(settings: Settings) -> AsyncIterator[RunningGateway]:
     if redis is not None:
         reports, bus, queue = _shared_deps(settings, redis)
         workers = None
+        maintenance = None
     else:
         memory_queue = InProcessJobQueue()
         reports, bus, queue = MemoryBackendReports(), MemoryEventBus(), memory_queue
@@ -82,16 +87,37 @@ async def running_gateway(settings: Settings) -> AsyncIterator[RunningGateway]:
             queue=memory_queue,
             reports=reports,
         )
-    deps = ServerDeps(settings, reports, sessions, bus, queue, storage)
-    server = GrpcServer(build_services(deps), settings.GRPC_HOST, settings.GRPC_PORT)
+        # Embedded: this process is the worker, so it also reconciles and delivers
+        # webhooks (in Redis mode the worker processes do, see worker/maintenance.py).
+        maintenance = Maintenance(
+            settings, sessions=sessions, storage=storage, bus=bus, queue=memory_queue
+        )
+    counters: Counters = (
+        RedisCounters(redis, settings.REDIS_NAMESPACE) if redis is not None else MemoryCounters()
+    )
+    deps = ServerDeps(settings, reports, sessions, bus, queue, storage, counters=counters)
+    admission, failure_audit = build_admission(settings, sessions, redis)
+    server = GrpcServer(
+        build_services(deps),
+        settings.GRPC_HOST,
+        settings.GRPC_PORT,
+        admission=admission,
+        outer_interceptors=[TelemetryInterceptor(counters)],
+    )
     try:
         await server.start()
         if workers is not None:
             log.info("REDIS_URL is empty: jobs run in this process (embedded mode)")
             await workers.start()
+        if maintenance is not None:
+            await maintenance.start()
         yield RunningGateway(server=server, deps=deps, workers=workers)
     finally:
+        deps.shutdown.set()  # open progress streams end with their job's state first
         await server.stop()
+        await failure_audit.flush()
+        if maintenance is not None:
+            await maintenance.stop()
         if workers is not None:
             await workers.stop()
         await bus.close()

@@ -10,14 +10,10 @@ import asyncio
 
 from redis import Redis
 from rq import Queue
-from rq.exceptions import NoSuchJobError
-from rq.job import Job as RQJob
 
 from comfyui_gateway.jobqueue.base import PRIORITY_ORDER
 from comfyui_gateway.jobs.priority import JobPriority
 from comfyui_gateway.names import DEFAULT_NAMESPACE, queue_name
-
-WAITING_OR_RUNNING = frozenset({"queued", "started", "deferred", "scheduled"})
 
 TASK = "worker.rq_task.run_job"
 """The function RQ workers call with the job id (see worker/rq_task.py)."""
@@ -64,12 +60,11 @@ class RQJobQueue:
         return await asyncio.to_thread(self._contains, job_id)
 
     def _contains(self, job_id: str) -> bool:
-        try:
-            job = RQJob.fetch(job_id, connection=self._redis)
-        except NoSuchJobError:
-            return False
-        status = job.get_status(refresh=False)
-        return status is not None and str(status.value) in WAITING_OR_RUNNING
+        # The queue lists themselves, not RQ's job status: RQ 3 moves a dequeued id to an
+        # intermediate list and the status still reads "queued" there, so a worker killed
+        # right after dequeuing would hide the job from the reconciler. A duplicate enqueue
+        # is harmless (the runner only claims a job the database still calls queued).
+        return any(queue.get_job_position(job_id) is not None for queue in self._queues.values())
 
     async def depth(self) -> dict[JobPriority, int]:
         return await asyncio.to_thread(lambda: {p: q.count for p, q in self._queues.items()})

@@ -3,10 +3,13 @@
 Every transition is one conditional UPDATE (``WHERE status = ... AND attempt = ...``)
 whose row count says whether this caller won: a late or duplicate worker loses
 cleanly instead of overwriting a finished job (DESIGN.md "Exactly one finisher").
+The winner of a terminal transition also writes the job's first webhook delivery row
+in the same transaction (the outbox), so no finished job can miss its webhook.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,6 +26,7 @@ from comfyui_gateway.db.types import utcnow
 from comfyui_gateway.errors import JobNotFound, ValidationError
 from comfyui_gateway.jobs.priority import JobPriority
 from comfyui_gateway.jobs.status import JobStatus
+from comfyui_gateway.webhooks.outbox import add_first_attempt
 
 DEFAULT_PAGE = 50
 MAX_PAGE = 500
@@ -89,8 +93,14 @@ async def list_jobs(session: AsyncSession, filters: JobFilters) -> tuple[Sequenc
         return page.all(), int(count or 0)
 
 
+JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+"""Job ids are uuid4 strings; anything else cannot name a job (and is never echoed)."""
+
+
 async def get_job(session: AsyncSession, job_id: str, owner: str | None = None) -> Job:
     """The job, or JobNotFound — also when it belongs to someone else (ids leak nothing)."""
+    if not JOB_ID.match(job_id):
+        raise JobNotFound("Job not found")
     with translate_db_errors():
         job = await session.get(Job, job_id)
     if job is None or (owner is not None and job.owner != owner):
@@ -126,8 +136,15 @@ async def _transition(
     """Apply ``values`` if the row still matches ``where``; True when this caller won."""
     with translate_db_errors():
         won = await _conditional_update(session, job_id, where, values)
+        if won and _is_terminal(values):
+            await add_first_attempt(session, job_id)
         await session.commit()
     return won
+
+
+def _is_terminal(values: dict[str, Any]) -> bool:
+    status = values.get("status")
+    return isinstance(status, JobStatus) and status.is_terminal
 
 
 async def _conditional_update(
@@ -208,8 +225,60 @@ async def succeed_with_outputs(
             await session.rollback()
             return False
         session.add_all(outputs)
+        await add_first_attempt(session, job_id)
         await session.commit()
     return True
+
+
+async def claim_abandoned(
+    session: AsyncSession, job_id: str, *, attempt: int, stale_before: datetime, claimer: str
+) -> bool:
+    """Take over a running job whose heartbeat is older than ``stale_before``.
+
+    Refreshes the heartbeat, so one claimer acts per staleness period and a worker that
+    was only slow (its next heartbeat lands after this) keeps its own run: whoever
+    finishes first wins the terminal transition, the other loses it cleanly.
+    """
+    return await _transition(
+        session,
+        job_id,
+        [
+            Job.status == JobStatus.RUNNING,
+            Job.attempt == attempt,
+            (Job.heartbeat_at.is_(None)) | (Job.heartbeat_at < stale_before),
+        ],
+        {"heartbeat_at": utcnow(), "worker_id": claimer},
+    )
+
+
+async def running_jobs(session: AsyncSession, *, limit: int = 200) -> Sequence[Job]:
+    """Running jobs, stalest heartbeat first (the reconciler's view)."""
+    with translate_db_errors():
+        rows = await session.scalars(
+            select(Job)
+            .where(Job.status == JobStatus.RUNNING)
+            .order_by(Job.heartbeat_at)
+            .limit(limit)
+        )
+        return rows.all()
+
+
+async def queued_before(
+    session: AsyncSession, moment: datetime, *, limit: int = 500
+) -> Sequence[Job]:
+    """Jobs queued (and not being cancelled) since before ``moment``, oldest first."""
+    with translate_db_errors():
+        rows = await session.scalars(
+            select(Job)
+            .where(
+                Job.status == JobStatus.QUEUED,
+                Job.cancel_requested.is_(False),
+                Job.queued_at < moment,
+            )
+            .order_by(Job.queued_at)
+            .limit(limit)
+        )
+        return rows.all()
 
 
 async def requeue(session: AsyncSession, job_id: str, *, attempt: int) -> bool:

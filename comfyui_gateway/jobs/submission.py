@@ -4,6 +4,14 @@ The order is the gateway's promise (DESIGN.md "Durable before acknowledged"): th
 job row is committed before its id goes on a queue, and both happen before the
 caller hears 202. If enqueueing fails after the commit, the job is still safe: it
 stays ``queued`` in the database and the reconciler enqueues it again.
+
+    validate (callback allowlist, inputs) -> render -> cache lookup -> idempotency
+    -> INSERT (job + idempotency key, one transaction) -> enqueue
+
+A cache hit inserts a job that already reads ``succeeded`` with output rows pointing
+at the earlier job's files (no GPU work, no copy) and is answered 200 ``cache_hit``.
+A repeated ``metadata.requestId`` answers with the original job instead (see
+``jobs.idempotency``), so a retried request never creates a second job, cached or not.
 """
 
 from __future__ import annotations
@@ -15,19 +23,29 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from comfyui_gateway.cache.keys import canonical_json
+from comfyui_gateway.cache import store as cache_store
+from comfyui_gateway.cache.keys import cache_key, canonical_json, checkpoint_names, is_cacheable
 from comfyui_gateway.db.models.job import Job
 from comfyui_gateway.db.models.job_log import JobLog
+from comfyui_gateway.db.models.job_output import JobOutput
 from comfyui_gateway.db.queries.workflows import WorkflowRepository
 from comfyui_gateway.db.translate import translate_db_errors
 from comfyui_gateway.db.types import utcnow
-from comfyui_gateway.errors import ValidationError
+from comfyui_gateway.errors import Conflict, ValidationError
 from comfyui_gateway.jobqueue.base import JobQueue
+from comfyui_gateway.jobs import idempotency
 from comfyui_gateway.jobs.priority import JobPriority
+from comfyui_gateway.jobs.status import JobStatus
+from comfyui_gateway.jobs.views import output_url
+from comfyui_gateway.privacy import Privacy
+from comfyui_gateway.tracing import child_span, current_traceparent, set_attributes
+from comfyui_gateway.webhooks.outbox import add_first_attempt
+from comfyui_gateway.webhooks.policy import check_callback_url
 from comfyui_gateway.workflows.inputs import InputLimits
-from comfyui_gateway.workflows.prepare import prepare_prompt
+from comfyui_gateway.workflows.prepare import PreparedPrompt, prepare_prompt
 
 log = logging.getLogger("comfyui_gateway.jobs")
 
@@ -58,10 +76,23 @@ class JobRequest:
 
 
 @dataclass(frozen=True)
+class SubmissionOptions:
+    """Deployment choices for job creation (``CACHE_ENABLED``, ``WEBHOOK_ALLOWED_DOMAINS``)."""
+
+    cache_enabled: bool = True
+    allowed_callback_domains: tuple[str, ...] = ("*",)
+
+
+@dataclass(frozen=True)
 class AcceptedJob:
+    """The answer to a create: ``status`` is ``queued`` (202), ``cache_hit`` (200, with
+    ``outputs``) or, for a replayed ``requestId``, the original job's current status."""
+
     job_id: str
     status: str
     eta_seconds: int
+    outputs: tuple[dict[str, Any], ...] = ()
+    http_status: int = 202
 
 
 class JobSubmitter:
@@ -72,13 +103,19 @@ class JobSubmitter:
         sessions: async_sessionmaker[AsyncSession],
         queue: JobQueue,
         limits: InputLimits,
+        privacy: Privacy | None = None,
+        options: SubmissionOptions | None = None,
     ) -> None:
         self._sessions = sessions
         self._queue = queue
         self._limits = limits
+        self._privacy = privacy or Privacy(enabled=False)
+        self._options = options or SubmissionOptions()
 
     async def submit(self, request: JobRequest, owner: str) -> AcceptedJob:
         priority = request.parsed_priority()
+        if request.callback_url:
+            check_callback_url(request.callback_url, self._options.allowed_callback_domains)
         async with self._sessions() as session:
             workflow = await WorkflowRepository(session).get(request.workflow_id)
             prepared = prepare_prompt(
@@ -88,43 +125,144 @@ class JobSubmitter:
                 {**request.params, **request.inputs},
                 self._limits,
             )
+            key = self._cache_key(workflow.id, workflow.version, prepared, request)
+            hit = await cache_store.lookup(session, key) if key else None
+            request_id = idempotency.request_id_of(request.metadata)
+            if request_id is not None:
+                original = await idempotency.original_job(session, owner, request_id)
+                if original is not None:
+                    return await _replay(session, original)
             job = Job(
                 id=str(uuid.uuid4()),
                 workflow_id=workflow.id,
                 owner=owner,
                 priority=priority,
-                inputs=prepared.inputs.values,
+                inputs=self._privacy.redact_inputs(prepared.inputs.values, workflow.input_schema),
                 inputs_digest=_digest(prepared.inputs.values),
-                prompt_graph=json.dumps(prepared.graph, separators=(",", ":")),
-                params=request.params,
+                prompt_graph=self._privacy.seal_graph(
+                    json.dumps(prepared.graph, separators=(",", ":"))
+                ),
+                params=self._privacy.redact_inputs(request.params, workflow.input_schema),
                 callback_url=request.callback_url or None,
                 job_metadata=request.metadata,
                 request_id=_request_id(request.metadata),
                 seed=prepared.inputs.seed,
                 max_attempts=MAX_ATTEMPTS,
                 queued_at=utcnow(),
+                cache_key=key,
+                traceparent=current_traceparent(),
             )
-            await self._store(session, job)
+            outputs = _serve_from_cache(job, hit) if hit is not None else []
+            try:
+                set_attributes({"job.id": job.id, "workflow.id": workflow.id})
+                with child_span("job.store", {"job.id": job.id, "db.operation": "insert"}):
+                    await self._store(session, job, outputs, owner, request_id)
+            except Conflict:
+                if request_id is None:
+                    raise
+                await session.rollback()  # a concurrent identical request won: answer with it
+                original = await idempotency.original_job(session, owner, request_id)
+                if original is None:
+                    raise
+                return await _replay(session, original)
+        if hit is not None:
+            views = tuple(_output_view(job.id, output) for output in outputs)
+            return AcceptedJob(job.id, "cache_hit", 0, outputs=views, http_status=200)
         await self._enqueue(job.id, priority)
         return AcceptedJob(job_id=job.id, status="queued", eta_seconds=0)
 
-    async def _store(self, session: AsyncSession, job: Job) -> None:
+    def _cache_key(
+        self, workflow_id: str, version: int, prepared: PreparedPrompt, request: JobRequest
+    ) -> str | None:
+        """The request's cache key, or None when caching is off or the seed is random."""
+        if not self._options.cache_enabled or not is_cacheable(prepared.inputs):
+            return None
+        return cache_key(
+            workflow_id,
+            prepared.inputs.values,
+            request.params,
+            checkpoint_names(prepared.graph),
+            workflow_version=version,
+        )
+
+    async def _store(
+        self,
+        session: AsyncSession,
+        job: Job,
+        outputs: list[JobOutput],
+        owner: str,
+        request_id: str | None,
+    ) -> None:
         with translate_db_errors():
             session.add(job)
             await session.flush()
-            session.add(JobLog(job_id=job.id, level="info", message="Job queued"))
+            if request_id is not None:
+                session.add(idempotency.key_for(owner, request_id, job.id))
+            if job.cached_from_job_id is not None:
+                session.add_all(outputs)
+                message = f"Served from cache (outputs of job {job.cached_from_job_id})"
+                session.add(JobLog(job_id=job.id, level="info", message=message))
+                await session.flush()
+                await add_first_attempt(session, job.id)
+            else:
+                session.add(JobLog(job_id=job.id, level="info", message="Job queued"))
             await session.commit()
 
     async def _enqueue(self, job_id: str, priority: JobPriority) -> None:
         try:
-            await self._queue.enqueue(job_id, priority)
+            with child_span("queue.enqueue", {"job.id": job_id, "job.priority": priority.value}):
+                await self._queue.enqueue(job_id, priority)
         except Exception:  # the row is committed: the reconciler will enqueue it again
             log.exception("enqueue failed; the reconciler will retry", extra={"jobId": job_id})
 
 
 def _request_id(metadata: dict[str, Any]) -> str | None:
-    value = metadata.get("requestId")
-    return str(value) if value not in (None, "") else None
+    return idempotency.request_id_of(metadata)
+
+
+def _serve_from_cache(job: Job, hit: cache_store.CacheHit) -> list[JobOutput]:
+    """Make ``job`` a finished copy of ``hit.job``: same files, no GPU work, no copies."""
+    now = utcnow()
+    job.status = JobStatus.SUCCEEDED
+    job.progress = 100.0
+    job.cached_from_job_id = hit.job.id
+    job.started_at = job.completed_at = now
+    return [
+        JobOutput(
+            job_id=job.id,
+            filename=output.filename,
+            stored_name=output.stored_name,
+            storage_path=output.storage_path,
+            size=output.size,
+            sha256=output.sha256,
+            content_type=output.content_type,
+            node_id=output.node_id,
+            kind=output.kind,
+        )
+        for output in hit.outputs
+    ]
+
+
+def _output_view(job_id: str, output: JobOutput) -> dict[str, Any]:
+    return {
+        "filename": output.filename,
+        "storagePath": output.storage_path,
+        "url": output_url(job_id, output.stored_name),
+        "size": output.size,
+        "sha256": output.sha256,
+        "contentType": output.content_type,
+    }
+
+
+async def _replay(session: AsyncSession, job: Job) -> AcceptedJob:
+    """The answer for a repeated ``requestId``: the original job, as it is now."""
+    if job.cached_from_job_id is not None:
+        rows = await session.scalars(
+            select(JobOutput).where(JobOutput.job_id == job.id).order_by(JobOutput.id)
+        )
+        views = tuple(_output_view(job.id, output) for output in rows.all())
+        return AcceptedJob(job.id, "cache_hit", 0, outputs=views, http_status=200)
+    return AcceptedJob(job_id=job.id, status=job.status.value, eta_seconds=0)
 
 
 def _digest(inputs: dict[str, Any]) -> str:

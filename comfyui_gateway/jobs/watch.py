@@ -4,12 +4,16 @@ Subscribe first, read the database second: an event published between the two is
 never lost (it arrives after the snapshot, and the progress floor keeps the stream
 monotonic). While the stream is quiet the database is re-read every
 ``recheck_s``, so a terminal event missed during a Redis outage still ends the stream.
+When the server shuts down (``shutdown`` set) the stream ends with the job's current
+state, flagged in ``message``, instead of being cut off.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import replace
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -19,6 +23,37 @@ from comfyui_gateway.jobs import store
 from comfyui_gateway.jobs.views import state_event
 
 DEFAULT_RECHECK_S = 5.0
+SHUTDOWN_MESSAGE = "Server shutting down: reconnect to keep following this job"
+
+
+class _Quiet:
+    """No event within ``recheck_s``."""
+
+
+class _Stopping:
+    """The server is shutting down."""
+
+
+async def _next_event(
+    iterator: AsyncIterator[JobEvent], shutdown: asyncio.Event | None, timeout_s: float
+) -> JobEvent | _Quiet | _Stopping:
+    """The next event, or why there is none; StopAsyncIteration when the bus closed."""
+    getter = asyncio.ensure_future(anext(iterator))
+    waiters: set[asyncio.Future[Any]] = {getter}
+    stopper = asyncio.ensure_future(shutdown.wait()) if shutdown is not None else None
+    if stopper is not None:
+        waiters.add(stopper)
+    try:
+        done, _ = await asyncio.wait(
+            waiters, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED
+        )
+    finally:
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.cancel()
+    if getter in done:
+        return getter.result()
+    return _Stopping() if stopper is not None and stopper in done else _Quiet()
 
 
 async def watch_job(
@@ -28,6 +63,7 @@ async def watch_job(
     owner: str | None,
     *,
     recheck_s: float = DEFAULT_RECHECK_S,
+    shutdown: asyncio.Event | None = None,
 ) -> AsyncIterator[JobEvent]:
     """Yield the job's events; the last one is always TERMINAL (or the job's end state)."""
     async with bus.subscribe(job_id) as events:
@@ -39,12 +75,20 @@ async def watch_job(
         iterator = aiter(events)
         while True:
             try:
-                event = await asyncio.wait_for(anext(iterator), timeout=recheck_s)
-            except TimeoutError:
+                outcome = await _next_event(iterator, shutdown, recheck_s)
+            except StopAsyncIteration:
+                outcome = None
+            if isinstance(outcome, _Stopping):
+                state = await _read(sessions, job_id, owner, EventType.STATUS)
+                yield replace(state.with_progress_floor(floor), message=SHUTDOWN_MESSAGE)
+                return
+            if isinstance(outcome, _Quiet):
                 event = await _read(sessions, job_id, owner, EventType.STATUS)
                 if not event.is_terminal:
                     continue
-            except StopAsyncIteration:
+            elif isinstance(outcome, JobEvent):
+                event = outcome
+            else:
                 event = await _read(sessions, job_id, owner, EventType.STATUS)
                 yield event.with_progress_floor(floor)
                 return

@@ -2,8 +2,9 @@
 
 Every unary and server-streaming handler runs inside a ``CallScope``. The
 interceptor takes the correlation id from Envoy's ``x-request-id`` (or makes one),
-sends the scope's success metadata (HTTP status, headers) before the first response,
-and turns any exception into the documented error: a ``GatewayError`` keeps its code,
+runs the ``Admission`` checks (credentials, rate limit) before the service, sends
+the scope's success metadata (HTTP status, headers) before the first response, and
+turns any exception into the documented error: a ``GatewayError`` keeps its code,
 anything else becomes ``INTERNAL`` with no stack trace in the answer (the trace goes
 to the log, under the same correlation id).
 """
@@ -20,10 +21,11 @@ from typing import Any, cast
 
 import grpc
 
-from comfyui_gateway.errors import GatewayError
+from comfyui_gateway.errors import Forbidden, GatewayError
 from comfyui_gateway.logs import correlation_id, log_fields
 from server.call_scope import REQUEST_ID_KEY, CallScope, enter_scope, leave_scope
 from server.errors import abort_with
+from server.interceptors.admission import Admission
 
 log = logging.getLogger("comfyui_gateway.server.access")
 
@@ -33,7 +35,13 @@ StreamHandler = Callable[[Any, Context], AsyncIterator[Any]]
 
 
 class RequestContextInterceptor(grpc.aio.ServerInterceptor):
-    """Wraps each call in a CallScope; see the module docstring."""
+    """Wraps each call in a CallScope; see the module docstring.
+
+    Without an ``Admission`` (unit tests of services) every caller is admin.
+    """
+
+    def __init__(self, admission: Admission | None = None) -> None:
+        self._admission = admission
 
     async def intercept_service(
         self,
@@ -48,37 +56,46 @@ class RequestContextInterceptor(grpc.aio.ServerInterceptor):
         method = handler_call_details.method
         if handler.unary_unary and inspect.iscoroutinefunction(handler.unary_unary):
             return grpc.unary_unary_rpc_method_handler(
-                _wrap_unary(method, cast(UnaryHandler, handler.unary_unary)),
+                _wrap_unary(method, cast(UnaryHandler, handler.unary_unary), self._admission),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
         if handler.unary_stream and inspect.isasyncgenfunction(handler.unary_stream):
             return grpc.unary_stream_rpc_method_handler(
-                _wrap_stream(method, cast(StreamHandler, handler.unary_stream)),
+                _wrap_stream(method, cast(StreamHandler, handler.unary_stream), self._admission),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
         return handler
 
 
-def _open_scope(method: str, context: Context) -> CallScope:
-    metadata = dict(context.invocation_metadata() or ())
-    request_id = str(metadata.get(REQUEST_ID_KEY) or uuid.uuid4())
+def _metadata(context: Context) -> dict[str, str]:
+    """Request metadata as text (binary ``-bin`` values are not needed here)."""
+    return {
+        key: value for key, value in (context.invocation_metadata() or ()) if isinstance(value, str)
+    }
+
+
+def _open_scope(method: str, context: Context, metadata: dict[str, str]) -> CallScope:
+    request_id = str(metadata.get(REQUEST_ID_KEY) or uuid.uuid4())[:128]
     return CallScope(method=method, correlation_id=request_id, peer=context.peer() or "")
 
 
-def _wrap_unary(method: str, inner: UnaryHandler) -> UnaryHandler:
+def _wrap_unary(method: str, inner: UnaryHandler, admission: Admission | None) -> UnaryHandler:
     async def handle(request: Any, context: Context) -> Any:
-        scope = _open_scope(method, context)
+        metadata = _metadata(context)
+        scope = _open_scope(method, context, metadata)
         token = enter_scope(scope)
         id_token = correlation_id.set(scope.correlation_id)
         started = time.perf_counter()
         try:
+            if admission is not None:
+                await admission.admit(scope, metadata)
             response = await inner(request, context)
             await context.send_initial_metadata(scope.success_metadata())
             return response
         except BaseException as exc:
-            await _fail(exc, context, scope)
+            await _fail(exc, context, scope, admission)
             raise
         finally:
             _log_call(scope, started)
@@ -88,21 +105,24 @@ def _wrap_unary(method: str, inner: UnaryHandler) -> UnaryHandler:
     return handle
 
 
-def _wrap_stream(method: str, inner: StreamHandler) -> StreamHandler:
+def _wrap_stream(method: str, inner: StreamHandler, admission: Admission | None) -> StreamHandler:
     async def handle(request: Any, context: Context) -> AsyncIterator[Any]:
-        scope = _open_scope(method, context)
+        metadata = _metadata(context)
+        scope = _open_scope(method, context, metadata)
         token = enter_scope(scope)
         id_token = correlation_id.set(scope.correlation_id)
         started = time.perf_counter()
         metadata_sent = False
         try:
+            if admission is not None:
+                await admission.admit(scope, metadata)
             async for message in inner(request, context):
                 if not metadata_sent:
                     await context.send_initial_metadata(scope.success_metadata())
                     metadata_sent = True
                 yield message
         except BaseException as exc:
-            await _fail(exc, context, scope)
+            await _fail(exc, context, scope, admission)
             raise
         finally:
             _log_call(scope, started)
@@ -112,7 +132,9 @@ def _wrap_stream(method: str, inner: StreamHandler) -> StreamHandler:
     return handle
 
 
-async def _fail(exc: BaseException, context: Context, scope: CallScope) -> None:
+async def _fail(
+    exc: BaseException, context: Context, scope: CallScope, admission: Admission | None
+) -> None:
     """Abort the call for ``exc`` (raising AbortError); control-flow exceptions pass on."""
     if isinstance(exc, asyncio.CancelledError):
         scope.outcome = "CANCELLED"
@@ -129,6 +151,8 @@ async def _fail(exc: BaseException, context: Context, scope: CallScope) -> None:
         log.exception("unhandled error in %s", scope.method)
         error = GatewayError(f"Internal error (correlation id {scope.correlation_id})")
     scope.outcome = error.code.value
+    if admission is not None and isinstance(error, Forbidden):
+        await admission.note_forbidden(scope)
     await abort_with(context, error, scope)
 
 
@@ -140,5 +164,7 @@ def _log_call(scope: CallScope, started: float) -> None:
             status=scope.outcome,
             durationMs=round((time.perf_counter() - started) * 1000, 2),
             peer=scope.peer,
+            client=scope.client_address or None,
+            caller=scope.caller.subject,
         ),
     )

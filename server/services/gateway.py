@@ -1,11 +1,15 @@
-"""GatewayService: GET /health and GET /capabilities."""
+"""GatewayService: GET /health, GET /capabilities and GET /openapi.json."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from functools import cache
+from importlib import resources
 from typing import Any
+
+from google.api import httpbody_pb2
 
 from comfyui_gateway import __version__
 from comfyui_gateway.backends import BackendReport
@@ -15,6 +19,8 @@ from server.convert import struct_from, timestamp_from
 from server.deps import ServerDeps
 
 OUTPUT_FORMATS = ("png", "jpg", "webp")
+# The REST surface's OpenAPI document, package data written by `make clients`.
+OPENAPI_DOCUMENT = "openapi.json"
 
 
 class GatewayService(gateway_pb2_grpc.GatewayServiceServicer):
@@ -62,6 +68,17 @@ class GatewayService(gateway_pb2_grpc.GatewayServiceServicer):
             storage_provider=settings.STORAGE_PROVIDER.value,
             models=struct_from(_merged_models(reports.values()) or None),
         )
+
+    async def GetOpenApiDocument(
+        self, request: gateway_pb2.GetOpenApiDocumentRequest, context: Any
+    ) -> httpbody_pb2.HttpBody:
+        return httpbody_pb2.HttpBody(content_type="application/json", data=_openapi_document())
+
+
+@cache
+def _openapi_document() -> bytes:
+    """Read once: the document is generated from the protos and never changes at run time."""
+    return resources.files("comfyui_gateway").joinpath(OPENAPI_DOCUMENT).read_bytes()
 
 
 def _backend_health(url: str, report: BackendReport | None) -> gateway_pb2.BackendHealth:

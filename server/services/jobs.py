@@ -17,7 +17,7 @@ from comfyui_gateway.v1 import jobs_pb2, jobs_pb2_grpc
 from server.call_scope import current_caller, reply_with_status
 from server.convert import datetime_from, dict_from, timestamp_from
 from server.deps import ServerDeps
-from server.services.job_messages import event_message, job_message
+from server.services.job_messages import event_message, job_message, output_from_view
 
 CANCEL_MESSAGE = "Cancellation requested"
 
@@ -40,12 +40,14 @@ class JobService(jobs_pb2_grpc.JobServiceServicer):
             priority=request.priority,
         )
         accepted = await self._submitter.submit(job_request, current_caller().subject)
-        reply_with_status(202)
+        if accepted.http_status != 200:  # 202 queued; a cache hit is a plain 200
+            reply_with_status(accepted.http_status)
         return jobs_pb2.CreateJobResponse(
             job_id=accepted.job_id,
             status=accepted.status,
             eta_seconds=accepted.eta_seconds,
             poll_url=f"/jobs/{accepted.job_id}",
+            outputs=[output_from_view(view) for view in accepted.outputs],
         )
 
     async def GetJob(self, request: jobs_pb2.GetJobRequest, context: Any) -> jobs_pb2.Job:
@@ -100,5 +102,11 @@ class JobService(jobs_pb2_grpc.JobServiceServicer):
         self, request: jobs_pb2.WatchJobRequest, context: Any
     ) -> AsyncIterator[jobs_pb2.JobEvent]:
         owner = current_caller().owner_filter()
-        async for event in watch_job(self._deps.sessions, self._deps.bus, request.job_id, owner):
+        async for event in watch_job(
+            self._deps.sessions,
+            self._deps.bus,
+            request.job_id,
+            owner,
+            shutdown=self._deps.shutdown,
+        ):
             yield event_message(event)

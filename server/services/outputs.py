@@ -59,12 +59,12 @@ class OutputService(outputs_pb2_grpc.OutputServiceServicer):
         fmt = request.format.lower()
         if fmt not in FORMATS:
             raise ValidationError("format must be base64 or omitted", details=[{"field": "format"}])
-        output = await self._find(request.job_id, request.filename)
+        output, folder = await self._find(request.job_id, request.filename)
         if fmt == "base64":
-            yield await self._as_base64(output, request.filename)
+            yield await self._as_base64(output, folder, request.filename)
             return
         add_response_header("content-disposition", _disposition(output.filename))
-        stream = await self._storage.open(output.job_id, output.stored_name)
+        stream = await self._storage.open(folder, output.stored_name)
         async with contextlib.aclosing(stream):
             first = True
             async for chunk in stream:
@@ -76,20 +76,24 @@ class OutputService(outputs_pb2_grpc.OutputServiceServicer):
         if first:  # an empty file still answers with its content type
             yield httpbody_pb2.HttpBody(content_type=output.content_type, data=b"")
 
-    async def _find(self, job_id: str, name: str) -> JobOutput:
+    async def _find(self, job_id: str, name: str) -> tuple[JobOutput, str]:
+        """The output and the job folder holding its file (a cache hit's are its source's)."""
         async with self._deps.sessions() as session:
             job = await store.get_job(session, job_id, current_caller().owner_filter())
             outputs = await store.list_outputs(session, job.id)
+        folder = job.cached_from_job_id or job.id
         for output in outputs:
             if name == output.stored_name:
-                return output
+                return output, folder
         for output in outputs:
             if name == output.filename:
-                return output
+                return output, folder
         raise OutputNotFound(f"Job {job_id} has no output named {name!r}")
 
-    async def _as_base64(self, output: JobOutput, requested: str) -> httpbody_pb2.HttpBody:
-        stream = await self._storage.open(output.job_id, output.stored_name)
+    async def _as_base64(
+        self, output: JobOutput, folder: str, requested: str
+    ) -> httpbody_pb2.HttpBody:
+        stream = await self._storage.open(folder, output.stored_name)
         async with contextlib.aclosing(stream):
             data = b"".join([chunk async for chunk in stream])
         body = {

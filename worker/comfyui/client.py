@@ -29,6 +29,7 @@ import aiohttp
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_delay, wait_exponential
 
 from comfyui_gateway.errors import ComfyUIUnreachable, OutputNotFound, ValidationError
+from comfyui_gateway.tracing import child_span
 from worker.comfyui.catalogue import BackendCatalogue, summarise
 from worker.comfyui.config import ClientConfig
 from worker.comfyui.errors import classify_rejection
@@ -251,9 +252,11 @@ class ComfyUIClient:
     ) -> PromptResult:
         """``submit`` then ``wait``."""
         submitted = await self.submit(graph, prompt_id=prompt_id, extra_data=extra_data)
-        return await self.wait(
-            submitted.prompt_id, graph=graph, on_event=on_event, timeout_s=timeout_s
-        )
+        # One span for the execution as followed over the WebSocket (or by polling).
+        with child_span("comfyui.follow", {"comfyui.prompt_id": submitted.prompt_id}):
+            return await self.wait(
+                submitted.prompt_id, graph=graph, on_event=on_event, timeout_s=timeout_s
+            )
 
     async def cancel(self, prompt_id: str) -> CancelOutcome:
         """Delete ``prompt_id`` if pending; interrupt it only if it is the one executing."""

@@ -14,8 +14,10 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import aiohttp
+from opentelemetry.trace import SpanKind
 
 from comfyui_gateway.errors import ComfyUIUnreachable
+from comfyui_gateway.tracing import child_span, inject_headers, mark_error
 from worker.comfyui.config import ClientConfig
 
 NOT_DELIVERED_STATUSES = frozenset({502, 503, 504})
@@ -78,9 +80,31 @@ class Transport:
     ) -> AsyncIterator[aiohttp.ClientResponse]:
         """A response whose status is below 500; connection trouble and 5xx raise."""
         url = self.url(path)
+        attributes = {"http.request.method": method, "url.full": url, "url.path": path}
+        route = "/" + path.lstrip("/").split("/", 1)[0].split("?", 1)[0]  # low-cardinality name
+        with child_span(f"comfyui {method} {route}", attributes, SpanKind.CLIENT) as span:
+            try:
+                async with self._send(method, url, read_timeout, kwargs) as response:
+                    if span is not None:
+                        span.set_attribute("http.response.status_code", response.status)
+                    yield response
+            except ComfyUIUnreachable as error:
+                if span is not None:
+                    mark_error(error.code.value, error.message, span)
+                raise
+
+    @asynccontextmanager
+    async def _send(
+        self,
+        method: str,
+        url: str,
+        read_timeout: aiohttp.ClientTimeout | None,
+        kwargs: dict[str, Any],
+    ) -> AsyncIterator[aiohttp.ClientResponse]:
+        headers = inject_headers(kwargs.pop("headers", None))
         try:
             async with self.session.request(
-                method, url, timeout=read_timeout, **kwargs
+                method, url, timeout=read_timeout, headers=headers, **kwargs
             ) as response:
                 if response.status >= 500:
                     raise unreachable(

@@ -57,6 +57,8 @@ class Job(Base):
     worker_id: Mapped[str | None] = mapped_column(String(255))
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    traceparent: Mapped[str | None] = mapped_column(String(64))
+    """W3C traceparent of the call that created the job: its worker continues that trace."""
 
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

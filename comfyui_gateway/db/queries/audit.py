@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -51,5 +52,25 @@ class AuditLog:
         stmt = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
         if target is not None:
             stmt = stmt.where(AuditEntry.target == target)
+        with translate_db_errors():
+            return (await session.scalars(stmt)).all()
+
+    @staticmethod
+    async def search(
+        session: AsyncSession,
+        *,
+        actor: str = "",
+        action: str = "",
+        after: datetime | None = None,
+        limit: int = 100,
+    ) -> Sequence[AuditEntry]:
+        """Newest entries first, filtered by exact actor and action and by time."""
+        stmt = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
+        if actor:
+            stmt = stmt.where(AuditEntry.actor == actor)
+        if action:
+            stmt = stmt.where(AuditEntry.action == action)
+        if after is not None:
+            stmt = stmt.where(AuditEntry.timestamp > after)
         with translate_db_errors():
             return (await session.scalars(stmt)).all()
