@@ -14,7 +14,7 @@ dev: $(GEN)  ## run the whole gateway on embedded defaults (REST :3000, gRPC :50
 test: check clients-deps  ## lint, type-check, then every test (real Redis, PostgreSQL, Envoy, S3 server)
 	$(BIN)/pytest
 
-check: $(GEN)  ## ruff and mypy, as CI runs them
+check: $(GEN) $(PYCLIENT_STAMP)  ## ruff and mypy, as CI runs them
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -34,18 +34,23 @@ proto: $(STAMP)  ## regenerate stubs and Envoy's descriptor set from proto/
 GO_DEBS := golang-go protobuf-compiler protoc-gen-go protoc-gen-go-grpc golang-google-grpc-dev \
            golang-google-protobuf-dev golang-google-genproto-dev golang-github-golang-protobuf-1-5-dev
 CLIENTS_STAMP := $(VENV)/.clients-installed
+PYCLIENT_STAMP := $(VENV)/.pyclient-installed
 
 clients: clients-deps  ## regenerate every client's code and the OpenAPI document from proto/
 	$(BIN)/python scripts/gen_clients.py
 
 clients-deps: $(CLIENTS_STAMP)
 
-$(CLIENTS_STAMP): $(STAMP) clients/python/pyproject.toml clients/typescript/package-lock.json
+$(CLIENTS_STAMP): $(PYCLIENT_STAMP) clients/typescript/package-lock.json
 	dpkg -s $(GO_DEBS) >/dev/null 2>&1 || \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(GO_DEBS))
-	$(BIN)/python -m pip install --quiet -e ./clients/python
 	cd clients/typescript && npm ci --no-audit --no-fund
 	touch $(CLIENTS_STAMP)
+
+# The Python client package, installed into the project's venv (its tests and mypy use it).
+$(PYCLIENT_STAMP): $(STAMP) clients/python/pyproject.toml
+	$(BIN)/python -m pip install --quiet -e ./clients/python
+	touch $(PYCLIENT_STAMP)
 
 bench: $(GEN)  ## benchmarks: print figures, assert nothing
 	$(BIN)/python -m bench
