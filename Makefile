@@ -5,6 +5,8 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 GEN    := comfyui_gateway/v1/descriptor.pb
 PROTOS := $(wildcard proto/comfyui_gateway/v1/*.proto)
+CLIENTS_STAMP  := $(VENV)/.clients-installed
+PYCLIENT_STAMP := $(VENV)/.pyclient-installed
 
 .PHONY: dev test check lint format proto bench clean clients clients-deps
 
@@ -33,8 +35,6 @@ proto: $(STAMP)  ## regenerate stubs and Envoy's descriptor set from proto/
 # (GOPATH builds against /usr/share/gocode: the Go module proxy is not used).
 GO_DEBS := golang-go protobuf-compiler protoc-gen-go protoc-gen-go-grpc golang-google-grpc-dev \
            golang-google-protobuf-dev golang-google-genproto-dev golang-github-golang-protobuf-1-5-dev
-CLIENTS_STAMP := $(VENV)/.clients-installed
-PYCLIENT_STAMP := $(VENV)/.pyclient-installed
 
 clients: clients-deps  ## regenerate every client's code and the OpenAPI document from proto/
 	$(BIN)/python scripts/gen_clients.py
