@@ -60,6 +60,7 @@ async def collect_and_succeed(
     refs: Sequence[OutputRef],
     cache_ttl_s: int,
     on_stored: Stored | None = None,
+    log_lines: Callable[[list[JobOutput]], list[str]] | None = None,
 ) -> list[JobOutput] | None:
     """Store every file output and finish the job; None if another finisher won.
 
@@ -75,7 +76,10 @@ async def collect_and_succeed(
         if on_stored is not None:
             await on_stored(ref.filename or "output")
     async with sessions() as session:
-        won = await store.succeed_with_outputs(session, job_id, attempt=attempt, outputs=outputs)
+        lines = log_lines(outputs) if log_lines is not None else []
+        won = await store.succeed_with_outputs(
+            session, job_id, attempt=attempt, outputs=outputs, log_lines=lines
+        )
         if won and cache_ttl_s > 0:
             await cache_store.remember_job(session, job_id, ttl_s=cache_ttl_s)
     if not won:

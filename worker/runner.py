@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from comfyui_gateway.db.models.job import Job
+from comfyui_gateway.db.models.job_output import JobOutput
 from comfyui_gateway.errors import ComfyUIError, ErrorCode, GatewayError
 from comfyui_gateway.eventbus import EventBus
 from comfyui_gateway.events import EventType, JobEvent
@@ -139,17 +140,18 @@ class _JobExecution:
 
     async def execute(self) -> None:
         started = time.monotonic()
-        await self._log("info", f"Started on backend {self.r.backend_url} (attempt {self.attempt})")
         await self._publish(EventType.STATUS, status=JobStatus.RUNNING.value)
         heartbeat = asyncio.create_task(self._heartbeat())
         try:
-            await self._record(comfy_prompt_id=self.prompt_id)
-            await self._log("info", f"ComfyUI prompt id {self.prompt_id}")
-            result = await self.r._client.run(
-                json.loads(self.r._privacy.open_graph(self.job.prompt_graph or "{}")),
-                prompt_id=self.prompt_id,
-                on_event=self._on_event,
-            )
+            graph = json.loads(self.r._privacy.open_graph(self.job.prompt_graph or "{}"))
+            # Submit first: the GPU starts while the bookkeeping below is written.
+            try:
+                await self.r._client.submit(graph, prompt_id=self.prompt_id)
+            except BaseException:
+                await self._log("info", self._start_line())
+                raise
+            await self._record_start()
+            result = await self.r._client.wait(self.prompt_id, graph=graph, on_event=self._on_event)
             # The heartbeat keeps running while outputs are stored: a long download must
             # not look like a dead worker to the reconciler.
             if result.outcome is Outcome.SUCCEEDED:
@@ -201,6 +203,10 @@ class _JobExecution:
     # -- endings -----------------------------------------------------------------------
 
     async def _succeed(self, refs: tuple[OutputRef, ...], started: float) -> None:
+        def final_lines(outputs: list[JobOutput]) -> list[str]:
+            elapsed_ms = int((time.monotonic() - started) * 1000)
+            return [f"Outputs stored: {len(outputs)} file(s)", f"Succeeded in {elapsed_ms} ms"]
+
         outputs = await collect_and_succeed(
             sessions=self.r._sessions,
             client=self.r._client,
@@ -210,12 +216,10 @@ class _JobExecution:
             refs=refs,
             cache_ttl_s=self.r._config.cache_ttl_s,
             on_stored=self._on_stored,
+            log_lines=final_lines,
         )
         if outputs is None:
             return
-        elapsed_ms = int((time.monotonic() - started) * 1000)
-        await self._log("info", f"Outputs stored: {len(outputs)} file(s)")
-        await self._log("info", f"Succeeded in {elapsed_ms} ms")
         await self._publish(
             EventType.TERMINAL,
             status=JobStatus.SUCCEEDED.value,
@@ -259,6 +263,18 @@ class _JobExecution:
         await self._publish(EventType.TERMINAL, status=status.value, error=error)
 
     # -- plumbing ----------------------------------------------------------------------
+
+    def _start_line(self) -> str:
+        return f"Started on backend {self.r.backend_url} (attempt {self.attempt})"
+
+    async def _record_start(self) -> None:
+        """The prompt id and the start lines, in one transaction."""
+        lines = [self._start_line(), f"ComfyUI prompt id {self.prompt_id}"]
+        async with self.r._sessions() as session:
+            await store.record_running_state(
+                session, self.job.id, attempt=self.attempt, comfy_prompt_id=self.prompt_id
+            )
+            await store.add_logs(session, self.job.id, "info", lines)
 
     async def _record(self, **values: Any) -> None:
         async with self.r._sessions() as session:

@@ -212,11 +212,17 @@ async def finish(
 
 
 async def succeed_with_outputs(
-    session: AsyncSession, job_id: str, *, attempt: int, outputs: Sequence[JobOutput]
+    session: AsyncSession,
+    job_id: str,
+    *,
+    attempt: int,
+    outputs: Sequence[JobOutput],
+    log_lines: Sequence[str] = (),
 ) -> bool:
     """running (this attempt) -> succeeded and its outputs recorded, in one transaction.
 
     A caller that lost the race records nothing, so a job's outputs exist exactly once.
+    ``log_lines`` land in the same transaction: whoever sees ``succeeded`` sees them too.
     """
     values = {"status": JobStatus.SUCCEEDED, "completed_at": utcnow(), "progress": 100.0}
     where = [Job.status == JobStatus.RUNNING, Job.attempt == attempt]
@@ -225,6 +231,7 @@ async def succeed_with_outputs(
             await session.rollback()
             return False
         session.add_all(outputs)
+        session.add_all(JobLog(job_id=job_id, level="info", message=line) for line in log_lines)
         await add_first_attempt(session, job_id)
         await session.commit()
     return True
@@ -311,6 +318,13 @@ async def request_cancel(session: AsyncSession, job_id: str) -> bool:
 async def add_log(session: AsyncSession, job_id: str, level: str, message: str) -> None:
     with translate_db_errors():
         session.add(JobLog(job_id=job_id, level=level, message=message))
+        await session.commit()
+
+
+async def add_logs(session: AsyncSession, job_id: str, level: str, messages: Sequence[str]) -> None:
+    """Several lines of one job in one transaction."""
+    with translate_db_errors():
+        session.add_all(JobLog(job_id=job_id, level=level, message=m) for m in messages)
         await session.commit()
 
 

@@ -228,17 +228,21 @@ class ComfyUIClient:
         on_event: EventCallback | None = None,
         timeout_s: float | None = None,
     ) -> PromptResult:
-        """Follow to the end; returns the result or raises the classified ComfyUIError."""
-        async for event in self.follow(prompt_id, graph=graph, timeout_s=timeout_s):
-            if on_event is not None:
-                await on_event(event)
-            if isinstance(event, Finished):
-                return PromptResult(prompt_id, Outcome.SUCCEEDED, event.outputs)
-            if isinstance(event, Interrupted):
-                outcome = Outcome.REMOVED if event.removed else Outcome.INTERRUPTED
-                return PromptResult(prompt_id, outcome)
-            if isinstance(event, Failed):
-                raise event.error
+        """Follow to the end; returns the result or raises the classified ComfyUIError.
+
+        One span covers the execution as followed over the WebSocket (or by polling).
+        """
+        with child_span("comfyui.follow", {"comfyui.prompt_id": prompt_id}):
+            async for event in self.follow(prompt_id, graph=graph, timeout_s=timeout_s):
+                if on_event is not None:
+                    await on_event(event)
+                if isinstance(event, Finished):
+                    return PromptResult(prompt_id, Outcome.SUCCEEDED, event.outputs)
+                if isinstance(event, Interrupted):
+                    outcome = Outcome.REMOVED if event.removed else Outcome.INTERRUPTED
+                    return PromptResult(prompt_id, outcome)
+                if isinstance(event, Failed):
+                    raise event.error
         raise ComfyUIUnreachable(f"lost track of prompt {prompt_id}")  # pragma: no cover
 
     async def run(
@@ -252,11 +256,9 @@ class ComfyUIClient:
     ) -> PromptResult:
         """``submit`` then ``wait``."""
         submitted = await self.submit(graph, prompt_id=prompt_id, extra_data=extra_data)
-        # One span for the execution as followed over the WebSocket (or by polling).
-        with child_span("comfyui.follow", {"comfyui.prompt_id": submitted.prompt_id}):
-            return await self.wait(
-                submitted.prompt_id, graph=graph, on_event=on_event, timeout_s=timeout_s
-            )
+        return await self.wait(
+            submitted.prompt_id, graph=graph, on_event=on_event, timeout_s=timeout_s
+        )
 
     async def cancel(self, prompt_id: str) -> CancelOutcome:
         """Delete ``prompt_id`` if pending; interrupt it only if it is the one executing."""
