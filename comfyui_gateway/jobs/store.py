@@ -337,8 +337,18 @@ async def list_logs(session: AsyncSession, job_id: str) -> Sequence[JobLog]:
 
 
 async def list_outputs(session: AsyncSession, job_id: str) -> Sequence[JobOutput]:
+    return (await outputs_of(session, [job_id])).get(job_id, [])
+
+
+async def outputs_of(session: AsyncSession, job_ids: Sequence[str]) -> dict[str, list[JobOutput]]:
+    """Outputs of several jobs in one query (a listing page), in creation order per job."""
+    if not job_ids:
+        return {}
     with translate_db_errors():
         rows = await session.scalars(
-            select(JobOutput).where(JobOutput.job_id == job_id).order_by(JobOutput.id)
+            select(JobOutput).where(JobOutput.job_id.in_(job_ids)).order_by(JobOutput.id)
         )
-        return rows.all()
+    grouped: dict[str, list[JobOutput]] = {}
+    for output in rows.all():
+        grouped.setdefault(output.job_id, []).append(output)
+    return grouped

@@ -71,7 +71,8 @@ class JobService(jobs_pb2_grpc.JobServiceServicer):
         )
         async with self._deps.sessions() as session:
             jobs, count = await store.list_jobs(session, filters)
-            messages = [job_message(job, await store.list_outputs(session, job.id)) for job in jobs]
+            outputs = await store.outputs_of(session, [job.id for job in jobs])
+            messages = [job_message(job, outputs.get(job.id, [])) for job in jobs]
         return jobs_pb2.ListJobsResponse(jobs=messages, count=count)
 
     async def CancelJob(
