@@ -83,7 +83,8 @@ def method_bindings(method: MethodDescriptor) -> tuple[Binding, ...]:
     return tuple(bindings)
 
 
-def _camel(name: str) -> str:
+def json_name(name: str) -> str:
+    """``job_id`` -> ``jobId``, as the transcoder spells JSON names."""
     head, *rest = name.split("_")
     return head + "".join(part[:1].upper() + part[1:] for part in rest)
 
@@ -91,7 +92,7 @@ def _camel(name: str) -> str:
 def query_names(field: str) -> frozenset[str]:
     """The query parameter names the transcoder maps onto ``field`` (snake or camel)."""
     parts = field.split(".")
-    return frozenset({field, ".".join(_camel(part) for part in parts)})
+    return frozenset({field, ".".join(json_name(part) for part in parts)})
 
 
 def _field_value(message: Any, field: str) -> Any:
@@ -161,7 +162,7 @@ def _check_binding(values: Mapping[str, str], query: str, request: Any) -> None:
 
 
 def collision(field: str, rule: str) -> ValidationError:
-    name = _camel(field)
+    name = json_name(field)
     return ValidationError(
         f"{name} is taken from the URL path and {rule}",
         details=[{"field": name, "message": f"path parameter; {rule}"}],

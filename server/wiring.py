@@ -18,7 +18,10 @@ from server.services.workflows import WorkflowService
 
 
 def build_services(deps: ServerDeps) -> Services:
-    limits = InputLimits(deps.settings.MAX_IMAGE_SIZE, deps.settings.MAX_BATCH_SIZE)
+    settings = deps.settings
+    limits = InputLimits(
+        settings.MAX_IMAGE_SIZE, settings.MAX_BATCH_SIZE, settings.MAX_INPUT_STRING_CHARS
+    )
     return Services(
         gateway=GatewayService(deps),
         workflows=WorkflowService(deps),
@@ -32,6 +35,7 @@ def build_services(deps: ServerDeps) -> Services:
                 options=SubmissionOptions(
                     cache_enabled=deps.settings.CACHE_ENABLED,
                     allowed_callback_domains=tuple(deps.settings.WEBHOOK_ALLOWED_DOMAINS),
+                    max_metadata_bytes=settings.MAX_METADATA_BYTES,
                 ),
             ),
             JobCanceller(deps.sessions, deps.queue, deps.bus),

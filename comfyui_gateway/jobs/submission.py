@@ -38,6 +38,7 @@ from comfyui_gateway.errors import Conflict, ValidationError
 from comfyui_gateway.jobqueue.base import JobQueue
 from comfyui_gateway.jobs import idempotency
 from comfyui_gateway.jobs.priority import JobPriority
+from comfyui_gateway.jobs.request_checks import check_job_request
 from comfyui_gateway.jobs.status import JobStatus
 from comfyui_gateway.jobs.views import output_url
 from comfyui_gateway.privacy import Privacy
@@ -81,6 +82,7 @@ class SubmissionOptions:
 
     cache_enabled: bool = True
     allowed_callback_domains: tuple[str, ...] = ("*",)
+    max_metadata_bytes: int = 16 * 1024
 
 
 @dataclass(frozen=True)
@@ -113,6 +115,12 @@ class JobSubmitter:
         self._options = options or SubmissionOptions()
 
     async def submit(self, request: JobRequest, owner: str) -> AcceptedJob:
+        check_job_request(
+            request.workflow_id,
+            request.priority,
+            request.metadata,
+            self._options.max_metadata_bytes,
+        )
         priority = request.parsed_priority()
         if request.callback_url:
             check_callback_url(request.callback_url, self._options.allowed_callback_domains)

@@ -20,6 +20,21 @@ from server.deps import ServerDeps
 from server.services.job_messages import event_message, job_message, output_from_view
 
 CANCEL_MESSAGE = "Cancellation requested"
+PAGE_BUDGET_BYTES = 2 * 1024 * 1024
+"""A listing stops adding jobs once their protobuf size passes this (always at least one):
+as JSON (escapes at most triple a string) a page stays well under the transcoder's
+16 MiB response buffer in envoy.yaml, whatever the page size asked. ``count`` is the
+total, so a client pages on with ``offset`` += the jobs it got."""
+
+
+def within_budget(messages: list[jobs_pb2.Job]) -> list[jobs_pb2.Job]:
+    """The leading messages whose total size fits PAGE_BUDGET_BYTES (at least one)."""
+    total = 0
+    for index, message in enumerate(messages):
+        total += message.ByteSize()
+        if total > PAGE_BUDGET_BYTES and index > 0:
+            return messages[:index]
+    return messages
 
 
 class JobService(jobs_pb2_grpc.JobServiceServicer):
@@ -73,7 +88,7 @@ class JobService(jobs_pb2_grpc.JobServiceServicer):
             jobs, count = await store.list_jobs(session, filters)
             outputs = await store.outputs_of(session, [job.id for job in jobs])
             messages = [job_message(job, outputs.get(job.id, [])) for job in jobs]
-        return jobs_pb2.ListJobsResponse(jobs=messages, count=count)
+        return jobs_pb2.ListJobsResponse(jobs=within_budget(messages), count=count)
 
     async def CancelJob(
         self, request: jobs_pb2.CancelJobRequest, context: Any
