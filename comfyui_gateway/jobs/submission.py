@@ -44,7 +44,7 @@ from comfyui_gateway.jobs.views import output_url
 from comfyui_gateway.privacy import Privacy
 from comfyui_gateway.tracing import child_span, current_traceparent, set_attributes
 from comfyui_gateway.webhooks.outbox import add_first_attempt
-from comfyui_gateway.webhooks.policy import check_callback_url
+from comfyui_gateway.webhooks.policy import check_callback_reachable
 from comfyui_gateway.workflows.inputs import InputLimits
 from comfyui_gateway.workflows.prepare import PreparedPrompt, prepare_prompt
 
@@ -123,7 +123,9 @@ class JobSubmitter:
         )
         priority = request.parsed_priority()
         if request.callback_url:
-            check_callback_url(request.callback_url, self._options.allowed_callback_domains)
+            await check_callback_reachable(
+                request.callback_url, self._options.allowed_callback_domains
+            )
         async with self._sessions() as session:
             workflow = await WorkflowRepository(session).get(request.workflow_id)
             prepared = prepare_prompt(

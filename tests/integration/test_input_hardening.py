@@ -7,8 +7,7 @@ metadata, answers that must fit Envoy's buffers, ids, pages and enums.
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -107,8 +106,9 @@ def test_query_parameter_naming_a_path_variable_is_refused(
         value=st.text(st.characters(min_codepoint=0x21, max_codepoint=0x2FF), max_size=12),
     )
     def check(name: str, value: str) -> None:
-        path = concrete_path(pattern, {"a": job_id if "job" in field else "icon_512", "b": "x.png"})
-        body = {} if verb in ("POST", "PUT") else None
+        first = "icon_512" if pattern.startswith("/workflows") else job_id
+        path = concrete_path(pattern, {"first": first, "second": "x.png"})
+        body: dict[str, Any] | None = {} if verb in ("POST", "PUT") else None
         response = requests.request(
             verb, f"{gateway.base_url}{path}", params={name: value}, json=body, timeout=15
         )
@@ -278,6 +278,46 @@ def test_grpc_create_applies_the_same_limits(gateway: GatewayStack) -> None:
     assert body["error"] == "VALIDATION_ERROR" and "inputs.prompt" in body["message"]
 
 
+# --- 6. callbacks fail fast and say little -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "rule"),
+    [
+        ("http://localhost:9/hook", "WEBHOOK_ALLOWED_DOMAINS"),
+        ("http://169.254.169.254/latest/meta-data/", "WEBHOOK_ALLOWED_DOMAINS"),
+        ("http://[::1]:9/hook", "WEBHOOK_ALLOWED_DOMAINS"),
+        ("http://example.com/a b", "whitespace"),
+        ("http://example.com/\x7f", "control"),
+    ],
+)
+def test_undeliverable_callbacks_are_refused_at_creation(
+    gateway: GatewayStack, url: str, rule: str
+) -> None:
+    body = {"workflowId": "icon_512", "inputs": {"prompt": "a"}, "callbackUrl": url}
+    refusal = assert_validation_error(
+        post_job(gateway, body),
+        "callbackUrl" if rule != "WEBHOOK_ALLOWED_DOMAINS" else "Callback host",
+    )
+    assert rule in refusal["message"]
+    assert "127.0.0.1" not in refusal["message"]
+
+
+def test_grpc_refuses_an_undeliverable_callback_too(gateway: GatewayStack) -> None:
+    inputs = struct_pb2.Struct()
+    inputs.update({"prompt": "a"})
+    request = jobs_pb2.CreateJobRequest(
+        workflow_id="icon_512", inputs=inputs, callback_url="http://localhost:9/x"
+    )
+    with (
+        grpc.insecure_channel(gateway.grpc_address) as channel,
+        pytest.raises(grpc.RpcError) as refused,
+    ):
+        jobs_pb2_grpc.JobServiceStub(channel).CreateJob(request, timeout=10)
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "WEBHOOK_ALLOWED_DOMAINS" in grpc_error_body(refused.value)["message"]
+
+
 # --- 4. ids, pages and enums name the field ------------------------------------------
 
 
@@ -316,7 +356,7 @@ def test_grpc_empty_ids_name_the_field(gateway: GatewayStack) -> None:
     with grpc.insecure_channel(gateway.grpc_address) as channel:
         jobs = jobs_pb2_grpc.JobServiceStub(channel)
         workflows = workflows_pb2_grpc.WorkflowServiceStub(channel)
-        calls = [
+        calls: list[tuple[Callable[[], object], str]] = [
             (lambda: jobs.GetJob(jobs_pb2.GetJobRequest(), timeout=10), "jobId"),
             (lambda: jobs.CancelJob(jobs_pb2.CancelJobRequest(), timeout=10), "jobId"),
             (lambda: workflows.GetWorkflow(workflows_pb2.GetWorkflowRequest(), timeout=10), "id"),
