@@ -6,6 +6,7 @@ from comfyui_gateway.jobs.cancellation import JobCanceller
 from comfyui_gateway.jobs.submission import JobSubmitter, SubmissionOptions
 from comfyui_gateway.metrics import MetricSources
 from comfyui_gateway.privacy import Privacy
+from comfyui_gateway.workflows.choices import CatalogueSource
 from comfyui_gateway.workflows.inputs import InputLimits
 from server.app import Services
 from server.deps import ServerDeps
@@ -37,6 +38,7 @@ def build_services(deps: ServerDeps) -> Services:
                     allowed_callback_domains=tuple(deps.settings.WEBHOOK_ALLOWED_DOMAINS),
                     max_metadata_bytes=settings.MAX_METADATA_BYTES,
                 ),
+                catalogue=CatalogueSource(deps.backend_reports, settings.comfyui_urls),
             ),
             JobCanceller(deps.sessions, deps.queue, deps.bus),
         ),

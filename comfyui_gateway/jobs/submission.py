@@ -5,7 +5,8 @@ job row is committed before its id goes on a queue, and both happen before the
 caller hears 202. If enqueueing fails after the commit, the job is still safe: it
 stays ``queued`` in the database and the reconciler enqueues it again.
 
-    validate (callback allowlist, inputs) -> render -> cache lookup -> idempotency
+    validate (request shape, callback, inputs) -> render -> combo values against the
+    backends' catalogue -> cache lookup -> idempotency
     -> INSERT (job + idempotency key, one transaction) -> enqueue
 
 A cache hit inserts a job that already reads ``succeeded`` with output rows pointing
@@ -45,6 +46,7 @@ from comfyui_gateway.privacy import Privacy
 from comfyui_gateway.tracing import child_span, current_traceparent, set_attributes
 from comfyui_gateway.webhooks.outbox import add_first_attempt
 from comfyui_gateway.webhooks.policy import check_callback_reachable
+from comfyui_gateway.workflows.choices import CatalogueSource, check_rendered_choices
 from comfyui_gateway.workflows.inputs import InputLimits
 from comfyui_gateway.workflows.prepare import PreparedPrompt, prepare_prompt
 
@@ -107,7 +109,9 @@ class JobSubmitter:
         limits: InputLimits,
         privacy: Privacy | None = None,
         options: SubmissionOptions | None = None,
+        catalogue: CatalogueSource | None = None,
     ) -> None:
+        self._catalogue = catalogue
         self._sessions = sessions
         self._queue = queue
         self._limits = limits
@@ -126,6 +130,7 @@ class JobSubmitter:
             await check_callback_reachable(
                 request.callback_url, self._options.allowed_callback_domains
             )
+        catalogue = await self._catalogue.current() if self._catalogue is not None else None
         async with self._sessions() as session:
             workflow = await WorkflowRepository(session).get(request.workflow_id)
             prepared = prepare_prompt(
@@ -135,6 +140,9 @@ class JobSubmitter:
                 {**request.params, **request.inputs},
                 self._limits,
             )
+            if catalogue is not None:
+                problems = check_rendered_choices(workflow.workflow_json, prepared.graph, catalogue)
+                problems.raise_if_any("Invalid inputs")
             key = self._cache_key(workflow.id, workflow.version, prepared, request)
             hit = await cache_store.lookup(session, key) if key else None
             request_id = idempotency.request_id_of(request.metadata)

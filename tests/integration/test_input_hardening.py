@@ -7,6 +7,7 @@ metadata, answers that must fit Envoy's buffers, ids, pages and enums.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -276,6 +277,74 @@ def test_grpc_create_applies_the_same_limits(gateway: GatewayStack) -> None:
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     body = grpc_error_body(refused.value)
     assert body["error"] == "VALIDATION_ERROR" and "inputs.prompt" in body["message"]
+
+
+# --- 5. combo values against the backends' catalogue --------------------------------
+
+
+def _refused_until_catalogue_known(stack: GatewayStack, body: dict[str, Any]) -> dict[str, Any]:
+    """The refusal, once a worker has published the backend's catalogue (at start-up)."""
+    deadline = time.monotonic() + 60
+    while True:
+        response = post_job(stack, body)
+        if response.status_code == 400 or time.monotonic() > deadline:
+            return assert_validation_error(response, "inputs.")
+        requests.post(f"{stack.base_url}/jobs/{response.json()['jobId']}/cancel", timeout=10)
+        time.sleep(1)
+
+
+@pytest.mark.parametrize(
+    ("inputs", "field"),
+    [
+        ({"checkpoint": "../../../etc/passwd"}, "inputs.checkpoint"),
+        ({"checkpoint": "not_installed.safetensors"}, "inputs.checkpoint"),
+    ],
+)
+def test_models_not_in_the_catalogue_are_refused_at_submission(
+    gateway: GatewayStack, inputs: dict[str, Any], field: str
+) -> None:
+    body = {"workflowId": "icon_512", "inputs": {"prompt": "a", **SMALL, **inputs}}
+    refusal = _refused_until_catalogue_known(gateway, body)
+    assert refusal["details"][0]["field"] == field
+    assert "CheckpointLoaderSimple.ckpt_name" in refusal["message"]
+    assert "passwd" not in refusal["message"] and "not_installed" not in refusal["message"]
+
+
+def test_grpc_submission_checks_the_catalogue_too(gateway: GatewayStack) -> None:
+    body = {"workflowId": "icon_512", "inputs": {"prompt": "a", "checkpoint": "../x"}}
+    _refused_until_catalogue_known(gateway, body)  # the catalogue is known from here on
+    inputs = struct_pb2.Struct()
+    inputs.update({"prompt": "a", "checkpoint": "../x"})
+    request = jobs_pb2.CreateJobRequest(workflow_id="icon_512", inputs=inputs)
+    with (
+        grpc.insecure_channel(gateway.grpc_address) as channel,
+        pytest.raises(grpc.RpcError) as refused,
+    ):
+        jobs_pb2_grpc.JobServiceStub(channel).CreateJob(request, timeout=10)
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "inputs.checkpoint" in grpc_error_body(refused.value)["message"]
+
+
+def test_a_save_prefix_comfyui_refuses_is_a_node_error_not_a_retry(gateway: GatewayStack) -> None:
+    """ComfyUI writes ``.._00001_.png`` for prefix ``..`` but its /view refuses names with
+    '..' (400): that is the workflow's fault, final, not an unreachable backend."""
+    workflow = requests.get(f"{gateway.base_url}/workflows/icon_512", timeout=10).json()["workflow"]
+    graph, schema = workflow["workflowJson"], workflow["inputSchema"]
+    for node in graph.values():
+        if node["class_type"] == "SaveImage":
+            node["inputs"]["filename_prefix"] = "{{prefix}}"
+    schema["fields"]["prefix"] = {"type": "string", "default": "icon"}
+    definition = {"id": "prefixed", "name": "Prefixed", "workflowJson": graph}
+    definition |= {"inputSchema": schema, "defaultParams": workflow["defaultParams"]}
+    assert requests.post(f"{gateway.base_url}/workflows", json=definition, timeout=10).ok
+    created = create(
+        gateway, {"workflowId": "prefixed", "inputs": {"prompt": "a", "prefix": "..", **SMALL}}
+    )
+    job = wait_for_status(gateway, created["jobId"], {"succeeded", "failed"})
+    assert job["status"] == "failed", job
+    assert job["error"]["code"] == "COMFYUI_NODE_ERROR" and job["error"]["retryable"] is False
+    assert job["attempt"] == 1
+    assert "filename_prefix" in job["error"]["message"]
 
 
 # --- 6. callbacks fail fast and say little -----------------------------------------
