@@ -7,6 +7,7 @@ metadata, answers that must fit Envoy's buffers, ids, pages and enums.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -385,6 +386,21 @@ def test_grpc_refuses_an_undeliverable_callback_too(gateway: GatewayStack) -> No
         jobs_pb2_grpc.JobServiceStub(channel).CreateJob(request, timeout=10)
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "WEBHOOK_ALLOWED_DOMAINS" in grpc_error_body(refused.value)["message"]
+
+
+# --- 7. smaller leaks ----------------------------------------------------------------
+
+
+def test_storage_path_is_the_key_not_the_servers_folder(gateway: GatewayStack, job_id: str) -> None:
+    job = requests.get(f"{gateway.base_url}/jobs/{job_id}", timeout=10).json()
+    output = job["outputs"][0]
+    assert output["storagePath"] == output["url"].removeprefix("/outputs/")
+    assert str(gateway.workdir) not in json.dumps(job)
+    with grpc.insecure_channel(gateway.grpc_address) as channel:
+        answer = jobs_pb2_grpc.JobServiceStub(channel).GetJob(
+            jobs_pb2.GetJobRequest(job_id=job_id), timeout=10
+        )
+    assert answer.outputs[0].storage_path == output["storagePath"]
 
 
 # --- 4. ids, pages and enums name the field ------------------------------------------
