@@ -211,6 +211,13 @@ def test_empty_or_control_character_prompts_are_refused(gateway: GatewayStack, p
     assert_validation_error(response, "inputs.prompt")
 
 
+def test_hostile_input_keys_are_refused_without_being_echoed(gateway: GatewayStack) -> None:
+    inputs = {"prompt": "a", "<img src=x onerror=alert(1)>": 1, "z" * 3000: 2}
+    response = post_job(gateway, {"workflowId": "icon_512", "inputs": inputs})
+    assert_validation_error(response, "inputs")
+    assert "onerror" not in response.text and "zzzz" not in response.text
+
+
 def test_schema_max_length_is_enforced_and_validated(gateway: GatewayStack) -> None:
     workflow = requests.get(f"{gateway.base_url}/workflows/icon_512", timeout=10).json()["workflow"]
     schema = workflow["inputSchema"]
