@@ -79,6 +79,10 @@ class Storage:
         ]
         return sorted(names)
 
+    def input_files(self) -> list[str]:
+        """What LoadImageMask's combo lists: every file at the top of input/."""
+        return sorted(entry.name for entry in os.scandir(self.input_dir) if entry.is_file())
+
     def save_path(self, prefix: str) -> tuple[str, str, int, str]:
         """``folder_paths.get_save_image_path``: (folder, base name, next counter, subfolder).
 
@@ -108,34 +112,32 @@ class Storage:
         return full, filename, max(counters) + 1, subfolder
 
     def upload_target(
-        self, kind: str | None, subfolder: str, filename: str, data: bytes, overwrite: bool
-    ) -> tuple[str, str, str, bool] | None:
-        """Where an upload goes: (path, final name, type, duplicate?); None if it escapes.
+        self, upload_dir: str, subfolder: str, filename: str, data: bytes, overwrite: bool
+    ) -> tuple[str, str, bool] | None:
+        """Where an upload goes: (path, final name, duplicate?); None if it escapes.
 
         Mirrors ComfyUI's ``image_upload``: same bytes under the same name is a duplicate
-        (the name is reused, nothing written), different bytes get ``"name (1).ext"``.
+        (the name is reused, nothing written), different bytes get ``"name (1).ext"``,
+        then ``"name (2).ext"``... stopping at the first name that holds the same bytes.
         """
-        kind = kind if kind in ("temp", "output") else "input"
-        upload_dir = self.directory(kind)
-        assert upload_dir is not None
         folder = os.path.join(upload_dir, os.path.normpath(subfolder))
         path = os.path.abspath(os.path.join(folder, filename))
         if os.path.commonpath((upload_dir, path)) != upload_dir:
             return None
         os.makedirs(folder, exist_ok=True)
-        stem, ext = os.path.splitext(filename)
         if overwrite:
-            return path, filename, kind, False
+            return path, filename, False
+        stem, ext = os.path.splitext(filename)
         digest = hashlib.sha256(data).hexdigest()
         counter = 1
         while os.path.exists(path):
             with open(path, "rb") as existing:
                 if hashlib.sha256(existing.read()).hexdigest() == digest:
-                    return path, filename, kind, True
+                    return path, filename, True
             filename = f"{stem} ({counter}){ext}"
             path = os.path.join(folder, filename)
             counter += 1
-        return path, filename, kind, False
+        return path, filename, False
 
 
 def content_type_for(filename: str) -> str:
