@@ -97,8 +97,8 @@ async def _upload(request: web.Request, mask: bool) -> web.Response:
     kind = "input" if kind is None else str(kind)
     upload_dir = storage.directory(kind)
     filename = image.filename
-    if upload_dir is None or os.path.isabs(filename):
-        return _server_error()
+    if upload_dir is None:
+        return _server_error()  # ComfyUI's get_dir_by_type fails on an unknown type
     data = image.file.read()
     subfolder = str(post.get("subfolder", ""))
     overwrite = str(post.get("overwrite")) in ("true", "1")

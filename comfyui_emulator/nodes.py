@@ -284,6 +284,11 @@ async def invert_mask(ctx: NodeContext, i: dict[str, Any]) -> NodeResult:
     return NodeResult((imaging.invert_masks(i["mask"]),))
 
 
+@node("MaskToImage")
+async def mask_to_image(ctx: NodeContext, i: dict[str, Any]) -> NodeResult:
+    return NodeResult(([mask.convert("RGB") for mask in i["mask"]],))
+
+
 @node("SolidMask")
 async def solid_mask(ctx: NodeContext, i: dict[str, Any]) -> NodeResult:
     level = round(float(i["value"]) * 255)

@@ -55,6 +55,7 @@ CLASSES: tuple[str, ...] = (
     "LoadImageMask",
     "VAEEncodeForInpaint",
     "SetLatentNoiseMask",
+    "MaskToImage",
 )
 
 #: (class, input) pairs whose combo lists are model files, filled at run time.

@@ -34,19 +34,34 @@ LIMITS = InputLimits(max_image_size=2048, max_batch_size=4)
 IDS = [info.id for info in BUNDLED]
 
 
-def _spec(class_type: str, name: str) -> list[Any]:
-    inputs = OBJECT_INFO[class_type]["input"]
+#: Loaders whose ``image`` ComfyUI checks by file existence (VALIDATE_INPUTS), not by list.
+FILE_INPUTS = {("LoadImage", "image"), ("LoadImageMask", "image")}
+
+
+def _spec(object_info: dict[str, Any], class_type: str, name: str) -> list[Any]:
+    inputs = object_info[class_type]["input"]
     spec = inputs.get("required", {}).get(name) or inputs.get("optional", {}).get(name)
     assert spec is not None, f"{class_type} has no input {name}"
     return list(spec)
 
 
-def check_against_specs(graph: dict[str, Any]) -> list[str]:
+def _combo(kind: Any, opts: dict[str, Any]) -> list[Any] | None:
+    if isinstance(kind, list):
+        return kind
+    if kind == "COMBO":
+        return list(opts.get("options", []))
+    return None
+
+
+def check_against_specs(
+    graph: dict[str, Any], object_info: dict[str, Any] | None = None
+) -> list[str]:
     """Problems ComfyUI would report for ``graph`` (empty when it would accept it)."""
+    object_info = OBJECT_INFO if object_info is None else object_info
     problems: list[str] = []
     for node_id, node in graph.items():
         class_type = node["class_type"]
-        info = OBJECT_INFO.get(class_type)
+        info = object_info.get(class_type)
         if info is None:
             problems.append(f"{node_id}: unknown class {class_type}")
             continue
@@ -54,17 +69,21 @@ def check_against_specs(graph: dict[str, Any]) -> list[str]:
         problems += [f"{node_id}.{m}: missing" for m in sorted(missing)]
         for name, value in node["inputs"].items():
             where = f"{node_id}.{class_type}.{name}={value!r}"
-            spec = _spec(class_type, name)
+            spec = _spec(object_info, class_type, name)
             kind, opts = spec[0], (spec[1] if len(spec) > 1 else {})
             target = link_target(value)
             if target is not None:
                 source = graph[target[0]]["class_type"]
-                produced = OBJECT_INFO[source]["output"][target[1]]
+                produced = object_info[source]["output"][target[1]]
                 if produced != kind:
                     problems.append(f"{where}: link gives {produced}, wants {kind}")
                 continue
-            if isinstance(kind, list):
-                if value not in kind:
+            options = _combo(kind, opts)
+            if options is not None:
+                if (class_type, name) in FILE_INPUTS:
+                    ok = isinstance(value, str) and bool(value)
+                    problems += [] if ok else [f"{where}: not a file name"]
+                elif value not in options:
                     problems.append(f"{where}: not in combo list")
                 continue
             if kind == "INT":
