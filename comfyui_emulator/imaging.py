@@ -213,12 +213,25 @@ def inpaint_inputs(images: Images, masks: Masks, grow_by: int) -> tuple[Images, 
     return pixels, noise
 
 
-def preview_jpeg(seed: int, text: str, width: int, height: int, fraction: float) -> bytes:
-    """A latent2rgb-like preview: the final picture fading in from grey as steps pass."""
+def preview_jpeg(
+    seed: int,
+    text: str,
+    width: int,
+    height: int,
+    fraction: float,
+    start: Image.Image | None = None,
+) -> bytes:
+    """A latent2rgb-like preview: the final picture fading in as steps pass, from grey
+    or, for image-to-image, from the input picture."""
     picture = render(seed, text, width, height)
-    grey = Image.new("RGB", picture.size, (128, 128, 128))
+    if start is None:
+        ground = Image.new("RGB", picture.size, (128, 128, 128))
+    else:
+        ground = start.convert("RGB").resize(picture.size, Image.Resampling.BILINEAR)
     buffer = io.BytesIO()
-    Image.blend(grey, picture, max(0.0, min(1.0, fraction))).save(buffer, format="JPEG", quality=80)
+    Image.blend(ground, picture, max(0.0, min(1.0, fraction))).save(
+        buffer, format="JPEG", quality=80
+    )
     return buffer.getvalue()
 
 

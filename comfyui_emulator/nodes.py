@@ -121,10 +121,12 @@ async def _sample(
         latent = replace(latent, base=tuple(await asyncio.to_thread(imaging.decode, latent)))
     width, height = latent.pixel_size
     preview_size = (min(width, 512), min(height, 512))
+    start = latent.base[0] if latent.base else None
     for step in range(1, steps + 1):
         preview = None
         if ctx.previews:
-            preview = ("JPEG", imaging.preview_jpeg(seed, text, *preview_size, step / steps))
+            frame = imaging.preview_jpeg(seed, text, *preview_size, step / steps, start)
+            preview = ("JPEG", frame)
         await ctx.step(step, steps, preview)
     return replace(latent, seed=seed, text=text, sampled=True)
 

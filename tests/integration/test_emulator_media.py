@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -13,7 +14,7 @@ import pytest
 from PIL import Image, ImageChops, ImageStat, PngImagePlugin
 
 from comfyui_emulator import Emulator
-from tests.emulator_helpers import post_prompt, wait_history
+from tests.emulator_helpers import WsRecorder, emulator_config, post_prompt, wait_history
 from tests.media_workflows import render_defaults
 
 pytest_plugins = ("tests.emulator_fixtures",)
@@ -366,3 +367,46 @@ async def test_upscale_model_must_be_installed(
     status, answer = await post_prompt(raw_http, emulator.base_url, {"prompt": graph})
     assert status == 400
     assert answer["node_errors"]["5"]["errors"][0]["type"] == "value_not_in_list"
+
+
+async def test_vae_encode_for_inpaint_crops_greys_and_grows(
+    emulator: Emulator, raw_http: aiohttp.ClientSession
+) -> None:
+    source = photo((100, 60))  # sides not multiples of 8: cropped, centred, to 96x56
+    mask = Image.new("RGBA", (100, 60), (0, 0, 0, 255))
+    mask.paste((0, 0, 0, 0), (40, 20, 60, 40))  # transparent = repaint (alpha channel)
+    await upload(raw_http, emulator, encode(source), name="in.png")
+    await upload(raw_http, emulator, encode(mask), name="m.png")
+    graph = render_defaults("inpaint_v1", prompt="x", image="in.png", mask="m.png", steps=1)
+    graph["2"]["inputs"]["channel"] = "alpha"
+    graph["11"] = {
+        "class_type": "VAEEncodeForInpaint",
+        "inputs": {"pixels": ["1", 0], "vae": ["4", 2], "mask": ["2", 0], "grow_mask_by": 6},
+    }
+    graph["3"]["inputs"]["latent_image"] = ["11", 0]
+    del graph["10"]
+    result = (await output(raw_http, emulator, await run(raw_http, emulator, graph), "9")).convert(
+        "RGB"
+    )
+    assert result.size == (96, 56)
+    kept = source.crop((2, 2, 98, 58))
+    assert result.crop((0, 0, 96, 10)).tobytes() == kept.crop((0, 0, 96, 10)).tobytes()
+    assert result.crop((38, 18, 58, 38)).tobytes() != kept.crop((38, 18, 58, 38)).tobytes()
+    # grown by 6: a band just outside the painted square is repainted too
+    assert result.crop((36, 16, 38, 40)).tobytes() != kept.crop((36, 16, 38, 40)).tobytes()
+
+
+async def test_img2img_previews_start_from_the_input(
+    tmp_path: Path, raw_http: aiohttp.ClientSession
+) -> None:
+    config = emulator_config(base_dir=tmp_path, preview_method="latent2rgb")
+    async with Emulator(config) as server:
+        await upload(raw_http, server, encode(photo((64, 64))), name="in.png")
+        ws = await WsRecorder.connect(raw_http, server.base_url, "P")
+        graph = render_defaults("img2img_v1", prompt="x", image="in.png", steps=2)
+        _, answer = await post_prompt(
+            raw_http, server.base_url, {"prompt": graph, "client_id": "P"}
+        )
+        await ws.until_idle(answer["prompt_id"])
+        assert len(ws.binary) == 2 and all(frame[8:11] == b"\xff\xd8\xff" for frame in ws.binary)
+        await ws.close()
