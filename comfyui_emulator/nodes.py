@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
-from PIL import Image, ImageOps, PngImagePlugin
+from PIL import Image, ImageOps, ImageSequence, PngImagePlugin
 
 from comfyui_emulator import imaging
 from comfyui_emulator.storage import Storage
@@ -210,14 +210,31 @@ async def empty_image(ctx: NodeContext, i: dict[str, Any]) -> NodeResult:
 
 @node("LoadImage")
 async def load_image(ctx: NodeContext, i: dict[str, Any]) -> NodeResult:
-    picture = _open(ctx, str(i["image"]))
-    if "A" in picture.getbands():
-        mask = imaging.invert_masks([picture.getchannel("A")])[0]
-    elif picture.mode == "P" and "transparency" in picture.info:
-        mask = imaging.invert_masks([picture.convert("RGBA").getchannel("A")])[0]
-    else:
-        mask = Image.new("L", (64, 64), 0)  # ComfyUI's stand-in when there is no alpha
-    return NodeResult(([picture.convert("RGB")], [mask]))
+    images, masks = await asyncio.to_thread(_load_frames, ctx, str(i["image"]))
+    return NodeResult((images, masks))
+
+
+def _load_frames(ctx: NodeContext, name: str) -> tuple[Images, Images]:
+    """LoadImage: every frame the size of the first one as a batch (one frame for MPO),
+    each as RGB plus its MASK (1 - alpha; palette transparency counts as alpha)."""
+    images: Images = []
+    masks: Images = []
+    with Image.open(ctx.storage.annotated_path(name)) as opened:
+        for raw in ImageSequence.Iterator(opened):
+            frame = ImageOps.exif_transpose(raw)
+            if images and frame.size != images[0].size:
+                continue
+            if "A" in frame.getbands():
+                mask = imaging.invert_masks([frame.getchannel("A")])[0]
+            elif frame.mode == "P" and "transparency" in frame.info:
+                mask = imaging.invert_masks([frame.convert("RGBA").getchannel("A")])[0]
+            else:
+                mask = Image.new("L", (64, 64), 0)  # ComfyUI's stand-in without alpha
+            images.append(frame.convert("RGB"))
+            masks.append(mask)
+            if opened.format == "MPO":
+                break
+    return images, masks
 
 
 def _open(ctx: NodeContext, name: str) -> Image.Image:

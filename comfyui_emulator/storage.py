@@ -14,7 +14,6 @@ import shutil
 import tempfile
 from pathlib import Path
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff")
 FOLDER_TYPES = ("input", "output", "temp")
 
 
@@ -71,13 +70,9 @@ class Storage:
         return os.path.join(folder or self.input_dir, plain)
 
     def input_images(self) -> list[str]:
-        """What LoadImage's combo lists: the image files at the top of input/."""
-        names = [
-            entry.name
-            for entry in os.scandir(self.input_dir)
-            if entry.is_file() and entry.name.lower().endswith(IMAGE_EXTENSIONS)
-        ]
-        return sorted(names)
+        """What LoadImage's combo lists: the files at the top of input/ whose extension
+        maps to an ``image/*`` type (``folder_paths.filter_files_content_types``)."""
+        return [name for name in self.input_files() if _is_image_name(name)]
 
     def input_files(self) -> list[str]:
         """What LoadImageMask's combo lists: every file at the top of input/."""
@@ -138,6 +133,11 @@ class Storage:
             path = os.path.join(folder, filename)
             counter += 1
         return path, filename, False
+
+
+def _is_image_name(name: str) -> bool:
+    guessed = mimetypes.guess_type(name, strict=False)[0]
+    return guessed is not None and guessed.startswith("image/")
 
 
 def content_type_for(filename: str) -> str:

@@ -410,3 +410,20 @@ async def test_img2img_previews_start_from_the_input(
         await ws.until_idle(answer["prompt_id"])
         assert len(ws.binary) == 2 and all(frame[8:11] == b"\xff\xd8\xff" for frame in ws.binary)
         await ws.close()
+
+
+async def test_load_image_stacks_frames_into_a_batch(
+    emulator: Emulator, raw_http: aiohttp.ClientSession
+) -> None:
+    frames = [Image.new("RGB", (16, 8), (c, c, c)) for c in (10, 120, 240)]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:])
+    await upload(raw_http, emulator, buffer.getvalue(), name="anim.gif")
+    graph = {
+        "1": {"class_type": "LoadImage", "inputs": {"image": "anim.gif"}},
+        "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "f"}},
+    }
+    entry = await run(raw_http, emulator, graph)
+    assert len(entry["outputs"]["2"]["images"]) == 3
+    async with raw_http.get(emulator.base_url + "/object_info/LoadImage") as response:
+        assert (await response.json())["LoadImage"]["input"]["required"]["image"][0] == ["anim.gif"]
