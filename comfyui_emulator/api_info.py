@@ -102,9 +102,17 @@ async def embeddings(request: web.Request) -> web.Response:
     return web.json_response([])
 
 
+async def emulator_models(request: web.Request) -> web.Response:
+    """Emulator only (a real ComfyUI has no such route): which checkpoints are resident
+    and every load paid so far, so benchmarks can count model switches."""
+    executor = request.app[STATE].executor
+    return web.json_response({"resident": executor.resident, "loads": executor.loads})
+
+
 def add_routes(routes: web.RouteTableDef, prefix: str) -> None:
     if prefix == "":
         routes.get("/")(index)
+        routes.get("/emulator/models")(emulator_models)
     routes.get(f"{prefix}/system_stats")(system_stats)
     routes.get(f"{prefix}/object_info")(object_info)
     routes.get(f"{prefix}/object_info/{{node_class}}")(object_info_class)

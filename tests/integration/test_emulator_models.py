@@ -61,6 +61,8 @@ async def test_a_checkpoint_stays_loaded_while_prompts_use_it(
     assert executor.resident == []  # a prompt without it frees it
     await run(raw_http, emulator, {"prompt": txt2img(ckpt=SD15, seed=4)})
     assert executor.loads == [SD15, SDXL, SD15, SD15]
+    async with raw_http.get(emulator.base_url + "/emulator/models") as response:
+        assert await response.json() == {"resident": [SD15], "loads": [SD15, SDXL, SD15, SD15]}
 
 
 async def test_free_unloads_as_comfyui_does(
