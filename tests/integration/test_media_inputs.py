@@ -377,3 +377,20 @@ def test_a_text_file_uploaded_as_png_is_refused(media: MediaStack) -> None:
     answer = upload(media, files={"file": ("photo.png", b"hello, not a picture")})
     assert_refused(answer, field="file")
     assert media.stored_inputs() == before
+
+
+# -- the CLI ---------------------------------------------------------------------------
+
+
+def test_cli_submit_uploads_a_local_file(media: MediaStack, tmp_path: Any) -> None:
+    picture = noise_png(19, 23, seed=31)
+    (tmp_path / "photo.png").write_bytes(picture)
+    out = tmp_path / "out"
+    argv = [sys.executable, "-m", "comfyui_gateway", "submit", "invert_test"]
+    argv += ["-i", f"image=@{tmp_path / 'photo.png'}", "--watch", "--out", str(out)]
+    argv += ["--target", media.stack.grpc_address, "--api-key", USER_A]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "upload://up_" in done.stdout
+    (saved,) = out.iterdir()
+    assert_inverted(saved.read_bytes(), picture)
