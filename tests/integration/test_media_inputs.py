@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -347,7 +347,7 @@ def test_uploads_need_credentials(media: MediaStack) -> None:
 # -- bad media: a 400 naming the field, and nothing stored --------------------------------
 
 
-BAD = {
+BAD: dict[str, Callable[[MediaStack], str]] = {
     "truncated_png": lambda m: b64(truncated_png()),
     "bomb_1x1_claims_100000x100000": lambda m: b64(bomb_png()),
     "text_named_png": lambda m: "data:image/png;base64," + b64(b"just some text, not a picture"),

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from worker.inputs import substitute
 
 PLANNED = "gateway/" + "a" * 64 + ".png"
 
 
 def test_only_values_equal_to_a_planned_name_are_renamed() -> None:
-    graph = {
+    graph: dict[str, Any] = {
         "1": {"class_type": "LoadImage", "inputs": {"image": PLANNED}},
         "2": {"class_type": "ImageInvert", "inputs": {"image": ["1", 0]}},
         "3": {"class_type": "CLIPTextEncode", "inputs": {"text": f"see {PLANNED}"}},
