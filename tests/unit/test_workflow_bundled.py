@@ -32,6 +32,8 @@ EMULATOR_CHECKPOINTS = ["sd_xl_base_1.0.safetensors", "v1-5-pruned-emaonly.safet
 OBJECT_INFO["CheckpointLoaderSimple"]["input"]["required"]["ckpt_name"][0] = EMULATOR_CHECKPOINTS
 LIMITS = InputLimits(max_image_size=2048, max_batch_size=4)
 IDS = [info.id for info in BUNDLED]
+#: The text-to-image workflows; the media ones (image inputs) are in test_workflow_media.
+TXT2IMG_IDS = ["sdxl_realism_v1", "sprite_transparent_bg", "icon_512"]
 
 
 #: Loaders whose ``image`` ComfyUI checks by file existence (VALIDATE_INPUTS), not by list.
@@ -119,23 +121,24 @@ def _render(workflow_id: str, inputs: dict[str, Any]) -> dict[str, Any]:
     return prepared.graph
 
 
-def test_three_bundled_workflows() -> None:
-    assert IDS == ["sdxl_realism_v1", "sprite_transparent_bg", "icon_512"]
+def test_bundled_workflows() -> None:
+    media = ["img2img_v1", "inpaint_v1", "upscale_v1", "upscale_model_v1"]
+    assert TXT2IMG_IDS + media == IDS
     assert [d.id for d in load_bundled()] == IDS
 
 
-@pytest.mark.parametrize("workflow_id", IDS)
+@pytest.mark.parametrize("workflow_id", TXT2IMG_IDS)
 def test_valid_against_the_catalogue(workflow_id: str) -> None:
     catalogue = NodeCatalogue.from_object_info(OBJECT_INFO)
     validate_definition(load_bundled_workflow(workflow_id), catalogue)
 
 
-@pytest.mark.parametrize("workflow_id", IDS)
+@pytest.mark.parametrize("workflow_id", TXT2IMG_IDS)
 def test_rendered_defaults_satisfy_node_specs(workflow_id: str) -> None:
     assert check_against_specs(_render(workflow_id, {"prompt": "a red fox"})) == []
 
 
-@pytest.mark.parametrize("workflow_id", IDS)
+@pytest.mark.parametrize("workflow_id", TXT2IMG_IDS)
 def test_every_enum_value_and_bound_satisfies_node_specs(workflow_id: str) -> None:
     schema = load_bundled_workflow(workflow_id).input_schema["fields"]
     variants: list[dict[str, Any]] = []
@@ -151,7 +154,7 @@ def test_every_enum_value_and_bound_satisfies_node_specs(workflow_id: str) -> No
         assert check_against_specs(graph) == [], variant
 
 
-@pytest.mark.parametrize("workflow_id", IDS)
+@pytest.mark.parametrize("workflow_id", TXT2IMG_IDS)
 def test_common_inputs_are_accepted(workflow_id: str) -> None:
     fields = load_bundled_workflow(workflow_id).input_schema["fields"]
     common = {"prompt", "negative_prompt", "width", "height", "steps", "cfg", "seed"}

@@ -8,6 +8,7 @@ bound, each graph must pass the same checks ComfyUI's prompt validation makes.
 from __future__ import annotations
 
 import json
+import random
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,14 @@ from typing import Any
 import pytest
 
 from comfyui_emulator.tools.extract_catalogue import extract
+from comfyui_gateway.workflows import (
+    BUNDLED,
+    InputLimits,
+    NodeCatalogue,
+    load_bundled_workflow,
+    prepare_prompt,
+    validate_definition,
+)
 from comfyui_gateway.workflows.template import find_tokens
 from tests.media_workflows import (
     MEDIA_TYPES,
@@ -148,3 +157,35 @@ def test_checker_sees_media_problems() -> None:
     graph["3"]["inputs"]["denoise"] = 1.5
     graph["11"]["inputs"]["mask"] = ["1", 0]  # IMAGE into MASK
     assert len(check_against_specs(graph, OBJECT_INFO)) == 3
+
+
+# -- through the gateway's own workflow code (schema types image/mask from media-in) --
+
+
+@pytest.mark.parametrize("workflow_id", MEDIA_WORKFLOWS)
+def test_bundled_and_valid_against_the_catalogue(workflow_id: str) -> None:
+    assert workflow_id in [info.id for info in BUNDLED]
+    catalogue = NodeCatalogue.from_object_info(OBJECT_INFO)
+    validate_definition(load_bundled_workflow(workflow_id), catalogue)
+
+
+@pytest.mark.parametrize("workflow_id", MEDIA_WORKFLOWS)
+def test_prepared_prompts_satisfy_node_specs(workflow_id: str) -> None:
+    """prepare_prompt with media values already resolved to ComfyUI names, as the
+    submission hands them over (``gateway/<sha256>.<ext>``)."""
+    definition = validate_definition(load_bundled_workflow(workflow_id))
+    given = {
+        key: f"gateway/{'ab' * 32}.png" if key in MEDIA else value
+        for key, value in _inputs(workflow_id).items()
+    }
+    prepared = prepare_prompt(
+        definition.workflow_json,
+        definition.input_schema,
+        definition.default_params,
+        given,
+        InputLimits(max_image_size=2048, max_batch_size=4),
+        rng=random.Random(0),
+    )
+    assert check_against_specs(prepared.graph, OBJECT_INFO) == []
+    loader = next(n for n in prepared.graph.values() if n["class_type"] == "LoadImage")
+    assert loader["inputs"]["image"] == given["image"]
