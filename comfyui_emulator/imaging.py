@@ -191,14 +191,24 @@ def resize_masks(masks: Masks, size: tuple[int, int]) -> Masks:
     return [m if m.size == size else m.resize(size, Image.Resampling.BILINEAR) for m in masks]
 
 
+def crop_box(width: int, height: int) -> tuple[int, int, int, int]:
+    """``vae_encode_crop_pixels``: sides cut down to multiples of 8, centred."""
+    left, top = (width % 8) // 2, (height % 8) // 2
+    return left, top, left + width // 8 * 8, top + height // 8 * 8
+
+
+def encode_crop(images: Images) -> Images:
+    """What VAEEncode encodes: each picture cropped by ``crop_box``."""
+    return [image.crop(crop_box(*image.size)) for image in images]
+
+
 def inpaint_inputs(images: Images, masks: Masks, grow_by: int) -> tuple[Images, Masks]:
     """VAEEncodeForInpaint's pixel work: sides cropped to multiples of 8 (centred), the
     masked area (mask rounded) painted mid-grey, and the noise mask grown by
     ``grow_by`` pixels so the seam is regenerated too."""
     width, height = images[0].size
-    crop_w, crop_h = width // 8 * 8, height // 8 * 8
-    left, top = (width % 8) // 2, (height % 8) // 2
-    box = (left, top, left + crop_w, top + crop_h)
+    box = crop_box(width, height)
+    crop_w, crop_h = box[2] - box[0], box[3] - box[1]
     pixels: Images = []
     noise: Masks = []
     for index, image in enumerate(images):

@@ -160,7 +160,7 @@ async def vae_decode(ctx: NodeContext, i: dict[str, Any]) -> NodeResult:
 
 @node("VAEEncode")
 async def vae_encode(ctx: NodeContext, i: dict[str, Any]) -> NodeResult:
-    images: Images = i["pixels"]
+    images = imaging.encode_crop(i["pixels"])
     width, height = images[0].size
     return NodeResult((Latent(width // 8, height // 8, len(images), base=tuple(images)),))
 

@@ -316,6 +316,11 @@ async def test_img2img_keeps_the_size_and_denoise_decides(
 
     assert distance(pictures[0.0]) == 0  # denoise 0 keeps the input
     assert 0 < distance(pictures[0.5]) < distance(pictures[1.0])
+    await upload(raw_http, emulator, encode(photo((101, 67))), name="odd.png")
+    graph = render_defaults("img2img_v1", prompt="a fox", image="odd.png", denoise=0.0, steps=1)
+    cropped = await output(raw_http, emulator, await run(raw_http, emulator, graph), "9")
+    # VAEEncode crops to multiples of 8, centred (vae_encode_crop_pixels)
+    assert cropped.tobytes() == photo((101, 67)).crop((2, 1, 98, 65)).tobytes()
 
 
 async def test_inpaint_changes_only_the_masked_area(
