@@ -6,6 +6,7 @@ COMFYUI_URL is set — that is the behaviour under test.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -83,9 +84,13 @@ def dev(
         yield process, f"http://127.0.0.1:{port}", workdir
     finally:
         if process.poll() is None:
+            # Read the children first: a killed process no longer lists them, and
+            # orphans would keep holding ports (the emulator's 8188) for later runs.
+            children = _children(process.pid)
             process.kill()
-            for child in _children(process.pid):
-                os.kill(child, signal.SIGKILL)
+            for child in children:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(child, signal.SIGKILL)
             process.wait()
 
 
