@@ -152,7 +152,7 @@ async def test_runtime_error_sequence(emulator: Emulator, raw_http: aiohttp.Clie
 async def test_interrupt_sequence(emulator: Emulator, raw_http: aiohttp.ClientSession) -> None:
     ws = await WsRecorder.connect(raw_http, emulator.base_url, "X")
     _, answer = await post_prompt(
-        raw_http, emulator.base_url, {"prompt": txt2img(steps=200), "client_id": "X"}
+        raw_http, emulator.base_url, {"prompt": txt2img(steps=2000), "client_id": "X"}
     )
     await ws.until("progress", value=2)
     async with raw_http.post(
@@ -205,16 +205,21 @@ async def test_routing_to_the_prompts_client_only(
 
 async def test_reconnect_while_running(emulator: Emulator, raw_http: aiohttp.ClientSession) -> None:
     first = await WsRecorder.connect(raw_http, emulator.base_url, "X")
+    # Long enough (10 s of steps) that a loaded machine reconnects while it samples.
     _, answer = await post_prompt(
-        raw_http, emulator.base_url, {"prompt": txt2img(steps=40), "client_id": "X"}
+        raw_http, emulator.base_url, {"prompt": txt2img(steps=2000), "client_id": "X"}
     )
     await first.until("progress", value=2)
     await first.close()
     second = await WsRecorder.connect(raw_http, emulator.base_url, "X")
     assert (await second.next())["type"] == "status"
     assert await second.next() == {"type": "executing", "data": {"node": "3"}}
+    resumed = await second.until("progress")  # the live messages continue
+    assert resumed["data"]["value"] > 2 and resumed["data"]["prompt_id"] == answer["prompt_id"]
+    async with raw_http.post(emulator.base_url + "/interrupt") as response:
+        assert response.status == 200
     messages = await second.until_idle(answer["prompt_id"])
-    assert "execution_success" in second.kinds(messages)
+    assert "execution_interrupted" in second.kinds(messages)
     await second.close()
 
 
