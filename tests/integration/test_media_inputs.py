@@ -431,3 +431,23 @@ def test_urls_and_bytes_never_reach_the_logs(media: MediaStack) -> None:
     for text in [logs, *(media.stack.log(name) for name in processes)]:
         assert secret not in text
         assert b64(picture)[:40] not in text
+
+
+# -- the bundled img2img_v1 (branch emulator-media) ------------------------------------
+
+
+@pytest.mark.parametrize("api", ["rest", "grpc"])
+@pytest.mark.parametrize("kind", KINDS)
+def test_img2img_runs_with_each_kind_of_reference(media: MediaStack, kind: str, api: str) -> None:
+    picture = PHOTO if kind in ("url", "s3") else noise_png(48, 32, seed=81)
+    inputs = {"image": reference(media, kind, picture), "prompt": f"{kind} {api}", "steps": 3}
+    if api == "rest":
+        answer = submit_rest(media, {"workflowId": "img2img_v1", "inputs": inputs})
+        assert answer.status_code == 202, answer.text
+        job_id = answer.json()["jobId"]
+    else:
+        job_id = submit_grpc(media, "img2img_v1", inputs)
+    job = wait_for(media, job_id)
+    assert job["status"] == "succeeded", job
+    (size, _), (source_size, _) = rgb_bytes(output_bytes(media, job)), rgb_bytes(picture)
+    assert size == source_size
