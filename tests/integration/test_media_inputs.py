@@ -40,6 +40,10 @@ from tests.media_helpers import (
 from tests.s3_fixtures import MotoServer
 from tests.stack import GatewayStack, fresh_postgres_database
 
+# Starting a stack (emulator, server, Envoy, workers, init) on a loaded 2-core machine can
+# take longer than the default minute, and it counts against the first test.
+pytestmark = pytest.mark.timeout(240)
+
 USER_A = "media-user-a"
 USER_B = "media-user-b"
 ADMIN = "media-admin"
@@ -394,3 +398,56 @@ def test_cli_submit_uploads_a_local_file(media: MediaStack, tmp_path: Any) -> No
     assert "upload://up_" in done.stdout
     (saved,) = out.iterdir()
     assert_inverted(saved.read_bytes(), picture)
+
+
+def test_urls_and_bytes_never_reach_the_logs(media: MediaStack) -> None:
+    secret = f"sig{uuid.uuid4().hex}"
+    picture = noise_png(9, 7, seed=71)
+    media.files.files["/signed.png"] = picture
+    good = submit_rest(
+        media,
+        {
+            "workflowId": "invert_test",
+            "inputs": {"image": media.files.url(f"/signed.png?X-Sig={secret}")},
+        },
+    )
+    assert good.status_code == 202, good.text
+    job = wait_for(media, good.json()["jobId"])
+    assert job["status"] == "succeeded"
+    assert secret not in str(job) and job["inputs"]["image"].startswith("gateway/")
+    refused = submit_rest(
+        media,
+        {
+            "workflowId": "invert_test",
+            "inputs": {"image": media.files.url(f"/nope.png?X-Sig={secret}")},
+        },
+    )
+    assert secret not in refused.text
+    assert_refused(refused)
+    logs = requests.get(
+        f"{media.stack.base_url}/jobs/{job['jobId']}/logs", headers=media.headers(), timeout=10
+    ).text
+    processes = ["server", *(f"worker-{i}" for i in range(media.stack.worker_count))]
+    for text in [logs, *(media.stack.log(name) for name in processes)]:
+        assert secret not in text
+        assert b64(picture)[:40] not in text
+
+
+# -- the bundled img2img_v1 (branch emulator-media) ------------------------------------
+
+
+@pytest.mark.parametrize("api", ["rest", "grpc"])
+@pytest.mark.parametrize("kind", KINDS)
+def test_img2img_runs_with_each_kind_of_reference(media: MediaStack, kind: str, api: str) -> None:
+    picture = PHOTO if kind in ("url", "s3") else noise_png(48, 32, seed=81)
+    inputs = {"image": reference(media, kind, picture), "prompt": f"{kind} {api}", "steps": 3}
+    if api == "rest":
+        answer = submit_rest(media, {"workflowId": "img2img_v1", "inputs": inputs})
+        assert answer.status_code == 202, answer.text
+        job_id = answer.json()["jobId"]
+    else:
+        job_id = submit_grpc(media, "img2img_v1", inputs)
+    job = wait_for(media, job_id)
+    assert job["status"] == "succeeded", job
+    (size, _), (source_size, _) = rgb_bytes(output_bytes(media, job)), rgb_bytes(picture)
+    assert size == source_size
