@@ -105,6 +105,50 @@ def test_both_backends_take_jobs(
     assert health["ok"] is True and len(health["backends"]) == 2
 
 
+def test_media_inputs_reach_whichever_backend_runs_the_job(
+    two_backends: tuple[GatewayStack, list[subprocess.Popen[bytes]], list[str]],
+) -> None:
+    import base64
+    import hashlib
+
+    from tests.media_helpers import noise_png
+
+    stack, _, urls = two_backends
+    _wait_states(stack, dict.fromkeys(urls, True))
+    picture = noise_png(32, 24, seed=91)
+    name = f"{hashlib.sha256(picture).hexdigest()}.png"
+    inputs = {"image": base64.b64encode(picture).decode(), "prompt": "two", "steps": 3}
+    job_ids = []
+    for seed in range(8):  # one slot per backend: the jobs spread over both
+        answer = requests.post(
+            f"{stack.base_url}/jobs",
+            json={"workflowId": "img2img_v1", "inputs": {**inputs, "seed": seed}},
+            timeout=30,
+        )
+        assert answer.status_code == 202, answer.text
+        job_ids.append(answer.json()["jobId"])
+    for job_id in job_ids:
+        deadline = time.monotonic() + 60
+        while (job := requests.get(f"{stack.base_url}/jobs/{job_id}", timeout=5).json())[
+            "status"
+        ] not in ("succeeded", "failed"):
+            assert time.monotonic() < deadline, job
+            time.sleep(0.1)
+        assert job["status"] == "succeeded", job
+    ran = 0
+    for url in urls:
+        history = requests.get(f"{url}/history", timeout=5).json()
+        used = [e for e in history.values() if f"gateway/{name}" in str(e["prompt"][2])]
+        if not used:
+            continue
+        ran += 1
+        view = {"filename": name, "subfolder": "gateway", "type": "input"}
+        assert requests.get(f"{url}/view", params=view, timeout=5).content == picture
+        copy = {**view, "filename": name.replace(".png", " (1).png")}
+        assert requests.get(f"{url}/view", params=copy, timeout=5).status_code == 404
+    assert ran == 2  # each backend got the file it needed, once
+
+
 def test_a_down_backend_takes_no_jobs(
     two_backends: tuple[GatewayStack, list[subprocess.Popen[bytes]], list[str]],
 ) -> None:
