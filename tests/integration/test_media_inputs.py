@@ -102,7 +102,10 @@ def media(
     s3.make_bucket(source_bucket)
     s3.put_object(source_bucket, "in/photo.png", io.BytesIO(PHOTO), len(PHOTO), "image/png")
     files = {"/photo.png": PHOTO, "/huge.png": HUGE}
-    with file_server(files, {"/moved": "/photo.png", "/loop": "/loop"}) as server:
+    redirects = {"/moved": "/photo.png", "/loop": "/loop"}
+    with file_server(files, redirects) as server:
+        # A listed host redirecting to an address that is not: the hop is checked again.
+        server.redirects["/to_loopback"] = server.url("/photo.png", host="127.0.0.1")
         env = {
             "API_KEYS": f"{USER_A}:user,{USER_B}:user,{ADMIN}:admin",
             "INPUT_ALLOWED_DOMAINS": "*,localhost",
@@ -358,6 +361,7 @@ BAD: dict[str, Callable[[MediaStack], str]] = {
     "thirty_megabytes": lambda m: m.files.url("/huge.png"),
     "loopback_not_listed": lambda m: m.files.url("/photo.png", host="127.0.0.1"),
     "redirect_loop": lambda m: m.files.url("/loop"),
+    "redirect_to_loopback": lambda m: m.files.url("/to_loopback"),
     "missing_s3_object": lambda m: f"s3://{m.source_bucket}/nope.png",
     "not_a_reference": lambda m: "photo.png",
 }
