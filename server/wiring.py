@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from comfyui_gateway.jobs.cancellation import JobCanceller
 from comfyui_gateway.jobs.submission import JobSubmitter, SubmissionOptions
+from comfyui_gateway.media.setup import build_fetcher, build_resolver, media_limits
+from comfyui_gateway.media.uploads import UploadCreator
 from comfyui_gateway.metrics import MetricSources
 from comfyui_gateway.privacy import Privacy
 from comfyui_gateway.workflows.choices import CatalogueSource
@@ -15,6 +17,7 @@ from server.services.gateway import GatewayService
 from server.services.jobs import JobService
 from server.services.metrics import MetricsService
 from server.services.outputs import OutputService
+from server.services.uploads import UploadService
 from server.services.workflows import WorkflowService
 
 
@@ -23,6 +26,8 @@ def build_services(deps: ServerDeps) -> Services:
     limits = InputLimits(
         settings.MAX_IMAGE_SIZE, settings.MAX_BATCH_SIZE, settings.MAX_INPUT_STRING_CHARS
     )
+    fetcher = deps.media_fetcher or build_fetcher(settings)
+    resolver = build_resolver(settings, deps.storage, fetcher)
     return Services(
         gateway=GatewayService(deps),
         workflows=WorkflowService(deps),
@@ -39,10 +44,15 @@ def build_services(deps: ServerDeps) -> Services:
                     max_metadata_bytes=settings.MAX_METADATA_BYTES,
                 ),
                 catalogue=CatalogueSource(deps.backend_reports, settings.comfyui_urls),
+                media=resolver,
             ),
             JobCanceller(deps.sessions, deps.queue, deps.bus),
         ),
         outputs=OutputService(deps, deps.storage),
+        uploads=UploadService(
+            deps,
+            UploadCreator(deps.sessions, resolver.store, media_limits(deps.settings).image),
+        ),
         audit=AuditService(deps),
         metrics=MetricsService(
             MetricSources(

@@ -4,8 +4,10 @@
      "fields": {"steps": {"type": "integer", "required": false, "default": 30,
                           "min": 1, "max": 150, "enum": [...], "description": "..."}}}
 
-Field types: ``string``, ``number``, ``integer``, ``boolean``. Field names are token
-names (``[A-Za-z_][A-Za-z0-9_]*``), since each field feeds a ``{{name}}`` token.
+Field types: ``string``, ``number``, ``integer``, ``boolean``, and the media types
+``image``, ``mask``, ``file`` (``comfyui_gateway.media.kinds``; option ``resize``).
+Field names are token names (``[A-Za-z_][A-Za-z0-9_]*``), since each field feeds a
+``{{name}}`` token.
 The field ``seed`` accepts ``-1`` at any time: it asks for a random seed.
 """
 
@@ -15,12 +17,19 @@ import re
 from dataclasses import dataclass, replace
 from typing import Any
 
+from comfyui_gateway.media.kinds import (
+    MEDIA_FIELD_TYPES,
+    RESIZE_KEY,
+    is_media_type,
+    media_type_message,
+    resize_option,
+)
 from comfyui_gateway.workflows.problems import Problems
 from comfyui_gateway.workflows.values import MAX_SAFE_INTEGER, as_integral, is_number
 
-FIELD_TYPES = ("string", "number", "integer", "boolean")
+FIELD_TYPES = ("string", "number", "integer", "boolean", *MEDIA_FIELD_TYPES)
 FIELD_KEYS = frozenset(
-    {"type", "required", "default", "min", "max", "enum", "description", "maxLength"}
+    {"type", "required", "default", "min", "max", "enum", "description", "maxLength", RESIZE_KEY}
 )
 NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 SEED_FIELD = "seed"
@@ -44,6 +53,8 @@ class FieldSpec:
     description: str = ""
     max_length: int | None = None
     """A string field's own cap in characters (``maxLength``); see ``check_text``."""
+    resize: str = ""
+    """Media fields only: ``refuse`` or ``fit`` for images over MAX_IMAGE_SIZE."""
 
     @property
     def has_default(self) -> bool:
@@ -64,7 +75,7 @@ def coerce_value(field_type: str, value: Any) -> tuple[bool, Any]:
     converts them; ``number`` turns integral values into ``int`` so ``7`` and ``7.0``
     are the same input everywhere (rendering, cache keys).
     """
-    if field_type == "string":
+    if field_type == "string" or is_media_type(field_type):
         return isinstance(value, str), value
     if field_type == "boolean":
         return isinstance(value, bool), value
@@ -82,6 +93,8 @@ def coerce_value(field_type: str, value: Any) -> tuple[bool, Any]:
 
 
 def type_error_message(field_type: str) -> str:
+    if is_media_type(field_type):
+        return media_type_message()
     if field_type == "integer":
         return f"must be an integer between -{MAX_SAFE_INTEGER} and {MAX_SAFE_INTEGER}"
     article = "an" if field_type[0] in "aeiou" else "a"
@@ -166,6 +179,9 @@ def _parse_field(name: str, raw: Any, path: str, problems: Problems) -> FieldSpe
     bounds = _parse_bounds(field_type, raw, path, problems)
     enum = _parse_enum(field_type, raw.get("enum", _MISSING), path, problems)
     max_length = _parse_max_length(field_type, raw.get("maxLength"), path, problems)
+    resize, resize_problem = resize_option(field_type, raw)
+    if resize_problem is not None:
+        problems.add(f"{path}.{RESIZE_KEY}", resize_problem)
     if len(problems) > before:
         return None
     spec = FieldSpec(
@@ -177,6 +193,7 @@ def _parse_field(name: str, raw: Any, path: str, problems: Problems) -> FieldSpe
         enum=enum,
         description=description,
         max_length=max_length,
+        resize=resize,
     )
     default = raw.get("default")
     if default is not None:

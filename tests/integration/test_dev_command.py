@@ -6,6 +6,7 @@ COMFYUI_URL is set — that is the behaviour under test.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -17,6 +18,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from comfyui_gateway.workflows import BUNDLED
 from tests.stack import free_port
 
 START_TIMEOUT_S = 60.0
@@ -82,9 +84,13 @@ def dev(
         yield process, f"http://127.0.0.1:{port}", workdir
     finally:
         if process.poll() is None:
+            # Read the children first: a killed process no longer lists them, and
+            # orphans would keep holding ports (the emulator's 8188) for later runs.
+            children = _children(process.pid)
             process.kill()
-            for child in _children(process.pid):
-                os.kill(child, signal.SIGKILL)
+            for child in children:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(child, signal.SIGKILL)
             process.wait()
 
 
@@ -97,7 +103,7 @@ def test_dev_serves_health_and_runs_a_job(dev: tuple[subprocess.Popen[bytes], st
     workflows = {
         w["id"] for w in requests.get(f"{base_url}/workflows", timeout=5).json()["workflows"]
     }
-    assert workflows == {"sdxl_realism_v1", "sprite_transparent_bg", "icon_512"}
+    assert workflows == {info.id for info in BUNDLED}
     body = {
         "workflowId": "icon_512",
         "inputs": {"prompt": "dev", "width": 64, "height": 64, "steps": 2},

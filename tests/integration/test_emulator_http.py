@@ -231,7 +231,9 @@ async def test_queue_items_and_delete(emulator: Emulator, raw_http: aiohttp.Clie
     from tests.emulator_helpers import txt2img
 
     url = emulator.base_url
-    _, running = await post_prompt(raw_http, url, {"prompt": txt2img(steps=60), "client_id": "c1"})
+    _, running = await post_prompt(
+        raw_http, url, {"prompt": txt2img(steps=2000), "client_id": "c1"}
+    )
     _, pending = await post_prompt(raw_http, url, {"prompt": three_nodes()})
     _, other = await post_prompt(raw_http, url, {"prompt": three_nodes(color=1)})
     async with raw_http.get(url + "/queue") as response:

@@ -146,6 +146,8 @@ async def test_load_image_missing_file(emulator: Emulator, raw_http: aiohttp.Cli
     error = answer["node_errors"]["1"]["errors"][0]
     assert error["type"] == "custom_validation_failed"
     assert error["details"] == "image - Invalid image file: x.png"
+    assert error["extra_info"] == {"input_name": "image"}  # observed: nothing else
+    assert answer["error"]["details"] == ""  # only the output node's own errors go there
 
 
 async def test_return_type_mismatch(emulator: Emulator, raw_http: aiohttp.ClientSession) -> None:

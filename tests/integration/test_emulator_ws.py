@@ -152,7 +152,7 @@ async def test_runtime_error_sequence(emulator: Emulator, raw_http: aiohttp.Clie
 async def test_interrupt_sequence(emulator: Emulator, raw_http: aiohttp.ClientSession) -> None:
     ws = await WsRecorder.connect(raw_http, emulator.base_url, "X")
     _, answer = await post_prompt(
-        raw_http, emulator.base_url, {"prompt": txt2img(steps=200), "client_id": "X"}
+        raw_http, emulator.base_url, {"prompt": txt2img(steps=2000), "client_id": "X"}
     )
     await ws.until("progress", value=2)
     async with raw_http.post(
@@ -205,16 +205,21 @@ async def test_routing_to_the_prompts_client_only(
 
 async def test_reconnect_while_running(emulator: Emulator, raw_http: aiohttp.ClientSession) -> None:
     first = await WsRecorder.connect(raw_http, emulator.base_url, "X")
+    # Long enough (10 s of steps) that a loaded machine reconnects while it samples.
     _, answer = await post_prompt(
-        raw_http, emulator.base_url, {"prompt": txt2img(steps=40), "client_id": "X"}
+        raw_http, emulator.base_url, {"prompt": txt2img(steps=2000), "client_id": "X"}
     )
     await first.until("progress", value=2)
     await first.close()
     second = await WsRecorder.connect(raw_http, emulator.base_url, "X")
     assert (await second.next())["type"] == "status"
     assert await second.next() == {"type": "executing", "data": {"node": "3"}}
+    resumed = await second.until("progress")  # the live messages continue
+    assert resumed["data"]["value"] > 2 and resumed["data"]["prompt_id"] == answer["prompt_id"]
+    async with raw_http.post(emulator.base_url + "/interrupt") as response:
+        assert response.status == 200
     messages = await second.until_idle(answer["prompt_id"])
-    assert "execution_success" in second.kinds(messages)
+    assert "execution_interrupted" in second.kinds(messages)
     await second.close()
 
 
@@ -227,14 +232,25 @@ async def test_fully_cached_rerun(emulator: Emulator, raw_http: aiohttp.ClientSe
     messages = await ws.until_idle(second["prompt_id"])
     cached = next(m for m in messages if m["type"] == "execution_cached")["data"]["nodes"]
     assert sorted(cached) == ["3", "4", "5", "6", "7", "8", "9"]
-    kinds = ws.kinds(messages)
-    assert "executing" not in kinds[:-1] and "progress" not in kinds
+    # comfyui-protocol.md: no progress_state before executed, one after it.
+    assert ws.kinds(messages) == [
+        "status",
+        "status",
+        "execution_start",
+        "execution_cached",
+        "executed",
+        "progress_state",
+        "execution_success",
+        "status",
+        "executing",
+    ]
     executed = [m["data"] for m in messages if m["type"] == "executed"]
     first_output = next(m for m in first_messages if m["type"] == "executed")["data"]["output"]
     assert executed == [
         {"node": "9", "display_node": "9", "output": first_output, "prompt_id": second["prompt_id"]}
     ]
     states = [m for m in messages if m["type"] == "progress_state"][-1]["data"]["nodes"]
+    assert list(states) == ["9"]  # only nodes that entered the execution list
     assert all(type(state["value"]) is int and state["value"] == 1 for state in states.values())
     entry = await wait_history(raw_http, emulator.base_url, second["prompt_id"])
     assert entry["outputs"] == {"9": first_output}
@@ -256,6 +272,15 @@ async def test_only_the_last_prompt_is_cached(
     messages = await ws.until_idle(answer["prompt_id"])
     cached = next(m for m in messages if m["type"] == "execution_cached")["data"]["nodes"]
     assert sorted(cached) == ["4", "5", "6", "7"]
+    # Cached dependencies never run: no executing and no progress_state entry for them.
+    assert [m["data"]["node"] for m in messages if m["type"] == "executing"] == [
+        "3",
+        "8",
+        "9",
+        None,
+    ]
+    states = [m for m in messages if m["type"] == "progress_state"][-1]["data"]["nodes"]
+    assert sorted(states) == ["3", "8", "9"]
 
 
 async def test_latent_previews_follow_the_feature_flag(
