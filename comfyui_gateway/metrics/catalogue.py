@@ -4,7 +4,8 @@ Names follow Prometheus conventions (``comfyui_gateway_`` prefix, base units in 
 name, ``_total`` for counters, which the exposition adds). Label values are bounded:
 ``workflow`` by the registered workflows, ``status`` and ``priority`` by their enums,
 ``backend`` by the configured COMFYUI_URLs, ``code`` by the error table,
-``outcome``/``reason`` by the fixed sets below. The README's observability section is written from this table.
+``outcome``/``reason`` by the fixed sets below. The README's observability section is
+written from this table.
 """
 
 from __future__ import annotations
