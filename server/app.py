@@ -19,6 +19,8 @@ from grpc_reflection.v1alpha import reflection
 from comfyui_gateway.v1 import (
     audit_pb2,
     audit_pb2_grpc,
+    console_pb2,
+    console_pb2_grpc,
     gateway_pb2,
     gateway_pb2_grpc,
     jobs_pb2,
@@ -42,6 +44,7 @@ SERVICE_NAMES = (
     outputs_pb2.DESCRIPTOR.services_by_name["OutputService"].full_name,
     audit_pb2.DESCRIPTOR.services_by_name["AuditService"].full_name,
     metrics_pb2.DESCRIPTOR.services_by_name["MetricsService"].full_name,
+    console_pb2.DESCRIPTOR.services_by_name["ConsoleService"].full_name,
 )
 
 
@@ -55,6 +58,7 @@ class Services:
     outputs: outputs_pb2_grpc.OutputServiceServicer
     audit: audit_pb2_grpc.AuditServiceServicer
     metrics: metrics_pb2_grpc.MetricsServiceServicer
+    console: console_pb2_grpc.ConsoleServiceServicer
 
 
 class GrpcServer:
@@ -92,6 +96,7 @@ class GrpcServer:
         outputs_pb2_grpc.add_OutputServiceServicer_to_server(services.outputs, self._server)
         audit_pb2_grpc.add_AuditServiceServicer_to_server(services.audit, self._server)
         metrics_pb2_grpc.add_MetricsServiceServicer_to_server(services.metrics, self._server)
+        console_pb2_grpc.add_ConsoleServiceServicer_to_server(services.console, self._server)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
         reflection.enable_server_reflection(
             (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), self._server
