@@ -8,7 +8,10 @@ collected so a test can assert there were none.
 
 from __future__ import annotations
 
+import os
 import shutil
+import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -18,6 +21,16 @@ from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, sync_
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"]
 EXPECT_TIMEOUT_MS = 30_000
 """Auto-waiting assertions wait this long: generous for a loaded machine."""
+
+
+def screenshot_path(name: str) -> str:
+    """Where a test keeps a screenshot for people to look at: outside pytest's rotating
+    temp folders (CONSOLE_SCREENSHOT_DIR, default <tmp>/comfyui-gateway-console)."""
+    folder = os.environ.get("CONSOLE_SCREENSHOT_DIR") or os.path.join(
+        tempfile.gettempdir(), "comfyui-gateway-console"
+    )
+    os.makedirs(folder, exist_ok=True)
+    return os.path.join(folder, f"{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}-{name}.png")
 
 
 def chromium_path() -> str:

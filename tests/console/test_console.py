@@ -18,6 +18,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import jwt
@@ -25,7 +26,7 @@ import pytest
 import requests
 from playwright.sync_api import Browser, Page, expect
 
-from tests.console.browser import Tab, launched_browser, new_tab
+from tests.console.browser import Tab, launched_browser, new_tab, screenshot_path
 from tests.stack import GatewayStack
 
 ADMIN_KEY = "console-admin-key"
@@ -33,6 +34,8 @@ USER_KEY = "console-user-key"
 OTHER_KEY = "console-other-key"
 JWT_SECRET = "console-jwt-secret-0123456789abcdef"
 FAILING_WORKFLOW = "icon_failing"
+# A stack, a browser and renders: more than the suite's 60 s default on a loaded machine.
+pytestmark = pytest.mark.timeout(300)
 
 
 @pytest.fixture(scope="module")
@@ -257,13 +260,61 @@ def test_a_user_does_not_see_another_users_job(tab: Tab, gateway: GatewayStack) 
     sign_in(tab.page, gateway, USER_KEY)
     page = tab.page
     page.get_by_role("link", name="Jobs").click()
-    expect(page.locator("#jobs-count")).to_contain_text("Jobs")
+    expect(page.locator("#jobs-count")).to_have_text(re.compile(r"^(Jobs \d|No jobs)"))
+    # Live status: a job created after the list opened shows up and finishes there.
+    slow = {**body, "inputs": {**body["inputs"], "prompt": f"mine {uuid.uuid4()}", "steps": 40}}
+    mine = requests.post(
+        f"{gateway.base_url}/jobs", json=slow, headers={"X-API-Key": USER_KEY}, timeout=10
+    ).json()["jobId"]
+    row = page.locator(f'tr[data-job="{mine}"]')
+    expect(row).to_contain_text("succeeded")
+    expect(row.locator("time")).to_have_text(re.compile(r"now|ago"))
     expect(page.locator(f'tr[data-job="{other}"]')).to_have_count(0)
     page.get_by_label("Status").select_option("succeeded")
     expect(page.locator("#jobs-table tbody tr").first).to_contain_text("succeeded")
     page.goto(f"{gateway.base_url}/ui/#/jobs/{other}")
     expect(page.get_by_role("alert")).to_contain_text("JOB_NOT_FOUND")
     tab.expected_refusals.add(404)  # the refused read of the other user's job
+
+
+def test_media_picker_previews_and_uploads_by_the_uploads_contract(
+    tab: Tab, gateway: GatewayStack
+) -> None:
+    """An ``image`` schema field (media inputs) is a file picker with a preview that
+    POSTs the file to /uploads and sends the answer's ``ref``; where /uploads is not
+    served yet its refusal shows beside the field."""
+    sign_in(tab.page, gateway, USER_KEY)
+    page = tab.page
+    page.evaluate(
+        """async () => {
+            const { buildForm } = await import("/ui/js/schema_form.js");
+            const form = buildForm({ type: "object", fields: {
+                init_image: { type: "image", required: true, description: "Start from" },
+                strength: { type: "number", min: 0, max: 1, default: 0.5 },
+                sampler: { type: "string", enum: ["euler", "dpmpp_2m"], default: "euler" } } });
+            window.testForm = form;
+            document.getElementById("view").replaceChildren(form.element);
+        }"""
+    )
+    picker = page.get_by_label("init_image", exact=True)
+    expect(picker).to_have_attribute("type", "file")
+    expect(picker).to_have_attribute("accept", "image/*")
+    expect(page.get_by_label("sampler", exact=True)).to_have_value('"euler"')
+    png = Path(__file__).with_name("pixel.png")
+    with page.expect_request(re.compile(r"/uploads$")) as sent:
+        picker.set_input_files(str(png))
+    expect(page.get_by_role("img", name="Preview of init_image")).to_be_visible()
+    assert sent.value.method == "POST" and sent.value.headers["content-type"] == "image/png"
+    assert sent.value.headers["x-api-key"] == USER_KEY
+    answer = sent.value.response()
+    assert answer is not None
+    if answer.status == 201:  # media inputs present: the ref becomes the input value
+        ref = answer.json()["ref"]
+        expect(page.locator("#input-init_image-error")).to_be_empty()
+        assert page.evaluate("() => window.testForm.values().init_image") == ref
+    else:
+        tab.expected_refusals.add(answer.status)
+        expect(page.locator("#input-init_image-error")).to_have_text(re.compile(r"^[A-Z_]+: "))
 
 
 def test_phone_width_has_no_sideways_scrolling(browser: Browser, gateway: GatewayStack) -> None:
@@ -276,4 +327,25 @@ def test_phone_width_has_no_sideways_scrolling(browser: Browser, gateway: Gatewa
                 "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
             )
             assert overflow <= 0, f"{route} scrolls sideways by {overflow}px"
+            phone.page.screenshot(
+                path=screenshot_path(f"phone-{route.strip('#/').replace('/', '-')}")
+            )
         phone.assert_no_console_errors()
+
+
+@pytest.fixture(scope="module")
+def open_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayStack]:
+    """No API_KEYS, no JWT_SECRET: auth off (no backend needed to open the console)."""
+    env = {"API_KEYS": "", "JWT_SECRET": ""}
+    with GatewayStack(tmp_path_factory.mktemp("console-open"), env) as stack:
+        yield stack
+
+
+def test_with_auth_off_it_opens_directly_and_says_so(tab: Tab, open_gateway: GatewayStack) -> None:
+    page = tab.page
+    page.goto(f"{open_gateway.base_url}/ui/")
+    expect(page.get_by_role("heading", name="Workflows")).to_be_visible()
+    expect(page.get_by_role("note")).to_contain_text("Authentication is off")
+    expect(page.get_by_role("link", name="Admin")).to_be_visible()
+    expect(page.get_by_role("heading", name="Sign in")).to_have_count(0)
+    assert page.evaluate("() => Object.keys(sessionStorage).length") == 0

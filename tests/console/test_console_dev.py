@@ -25,11 +25,12 @@ import pytest
 import requests
 from playwright.sync_api import expect
 
-from tests.console.browser import launched_browser, new_tab
+from tests.console.browser import launched_browser, new_tab, screenshot_path
 from tests.stack import free_port
 
 START_TIMEOUT_S = 90.0
 DEV_KEY = "console-dev-key"
+pytestmark = pytest.mark.timeout(300)
 
 
 def _wait_healthy(base_url: str, process: subprocess.Popen[bytes], log: Path) -> None:
@@ -112,7 +113,7 @@ def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
 def test_from_make_dev_to_a_downloaded_image(
     dev: tuple[str, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    base_url, workdir = dev
+    base_url, _workdir = dev
     with launched_browser() as browser, new_tab(browser) as tab:
         page = tab.page
         page.goto(f"{base_url}/ui/")
@@ -149,8 +150,8 @@ def test_from_make_dev_to_a_downloaded_image(
         stored = requests.get(base_url + output["url"], headers=headers, timeout=10).content
         assert saved == stored and len(saved) == output["size"]
 
-        screenshot = workdir / "console-job.png"
-        page.screenshot(path=str(screenshot), full_page=True)
+        screenshot = screenshot_path("console-job")
+        page.screenshot(path=screenshot, full_page=True)
         tab.assert_no_console_errors()
     with capsys.disabled():
         print(f"\nconsole screenshot: {screenshot}")

@@ -14,7 +14,11 @@ export function schemaFields(inputSchema) {
   const fields = inputSchema.fields && typeof inputSchema.fields === "object"
     ? inputSchema.fields
     : inputSchema.properties && typeof inputSchema.properties === "object" ? inputSchema.properties : inputSchema;
-  return Object.entries(fields).filter(([, spec]) => spec && typeof spec === "object" && spec.type);
+  const entries = Object.entries(fields).filter(([, spec]) => spec && typeof spec === "object" && spec.type);
+  // The schema arrives as a JSON object (no reliable key order): required fields
+  // first, then prompts, then the rest by name.
+  const rank = ([name, spec]) => (spec.required ? 0 : /prompt/i.test(name) ? 1 : 2);
+  return entries.sort((a, b) => rank(a) - rank(b) || a[0].localeCompare(b[0]));
 }
 
 // Returns { element, values() -> {inputs} | throws, setErrors(details) }.
