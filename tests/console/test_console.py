@@ -250,10 +250,8 @@ def test_admin_edits_a_workflow_and_sees_validation_errors(tab: Tab, gateway: Ga
 
 
 def test_a_user_does_not_see_another_users_job(tab: Tab, gateway: GatewayStack) -> None:
-    body = {
-        "workflowId": "icon_512",
-        "inputs": {"prompt": "someone else's", "width": 64, "height": 64, "steps": 2},
-    }
+    small: dict[str, Any] = {"width": 64, "height": 64, "steps": 2}
+    body = {"workflowId": "icon_512", "inputs": {"prompt": "someone else's", **small}}
     other = requests.post(
         f"{gateway.base_url}/jobs", json=body, headers={"X-API-Key": OTHER_KEY}, timeout=10
     ).json()["jobId"]
@@ -262,7 +260,10 @@ def test_a_user_does_not_see_another_users_job(tab: Tab, gateway: GatewayStack) 
     page.get_by_role("link", name="Jobs").click()
     expect(page.locator("#jobs-count")).to_have_text(re.compile(r"^(Jobs \d|No jobs)"))
     # Live status: a job created after the list opened shows up and finishes there.
-    slow = {**body, "inputs": {**body["inputs"], "prompt": f"mine {uuid.uuid4()}", "steps": 40}}
+    slow = {
+        "workflowId": "icon_512",
+        "inputs": {**small, "prompt": f"mine {uuid.uuid4()}", "steps": 40},
+    }
     mine = requests.post(
         f"{gateway.base_url}/jobs", json=slow, headers={"X-API-Key": USER_KEY}, timeout=10
     ).json()["jobId"]
