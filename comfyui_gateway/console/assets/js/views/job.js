@@ -33,6 +33,7 @@ class JobView {
     this.preview = h("div", { className: "preview", id: "job-preview" });
     this.gallery = h("div", { className: "gallery", id: "job-gallery" });
     this.logs = h("ol", { id: "job-logs" });
+    this.finishedAt = h("dd", { id: "job-finished" }, "—");
     replace(main,
       h("p", {}, h("a", { href: "#/jobs" }, "← All jobs")),
       h("h1", {}, "Job ", h("code", {}, this.id)),
@@ -42,7 +43,8 @@ class JobView {
           h("dt", {}, "Status"), h("dd", {}, this.badge),
           h("dt", {}, "Workflow"), h("dd", {}, h("a", { href: `#/workflows/${encodeURIComponent(job.workflowId)}` }, job.workflowId)),
           h("dt", {}, "Created"), h("dd", {}, timeElement(job.timing && job.timing.createdAt)),
-          h("dt", {}, "Priority"), h("dd", {}, job.priority || "normal")),
+          h("dt", {}, "Priority"), h("dd", {}, job.priority || "normal"),
+          h("dt", {}, "Finished"), this.finishedAt),
         this.meter, this.detail,
         h("div", { className: "actions" }, this.cancelButton)),
       this.error,
@@ -115,6 +117,11 @@ class JobView {
     this.job = job;
     this.show(job);
     announce(`Job ${job.status}`);
+    const timing = job.timing || {};
+    if (timing.completedAt) {
+      const ran = timing.executionTimeMs ? ` · ran ${(timing.executionTimeMs / 1000).toFixed(1)} s` : "";
+      replace(this.finishedAt, timeElement(timing.completedAt), ran);
+    }
     if (job.error) {
       replace(this.error, h("div", { role: "alert", className: "card error", id: "job-error-box" },
         h("strong", {}, job.error.code), ": ", job.error.message,
