@@ -8,13 +8,16 @@ unless the test wants it to).
 from __future__ import annotations
 
 import base64
+import http.server
+import json
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import grpc
 import pytest
@@ -22,7 +25,7 @@ import requests
 from google.protobuf import struct_pb2
 
 from comfyui_gateway.v1 import jobs_pb2, jobs_pb2_grpc
-from tests.stack import GatewayStack
+from tests.stack import GatewayStack, free_port
 
 SMALL = {"width": 64, "height": 64, "steps": 3, "seed": -1}
 LONG = {"width": 64, "height": 64, "steps": 150, "seed": -1}
@@ -31,7 +34,12 @@ LONG = {"width": 64, "height": 64, "steps": 150, "seed": -1}
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayStack]:
     workdir: Path = tmp_path_factory.mktemp("sync")
-    env = {"MAX_CONCURRENCY": "2", "COMFYUI_EMULATOR_STEP_MS": "40"}
+    env = {
+        "MAX_CONCURRENCY": "2",
+        "COMFYUI_EMULATOR_STEP_MS": "40",
+        "WEBHOOK_SECRET": "sync-secret",
+        "WEBHOOK_ALLOWED_DOMAINS": "127.0.0.1",
+    }
     with GatewayStack(workdir, env, emulator=True) as stack:
         subprocess.run(
             [sys.executable, "-m", "comfyui_gateway", "init"],
@@ -126,6 +134,49 @@ def test_cache_hit_with_wait_answers_at_once_with_the_job(gateway: GatewayStack)
     assert hit.json()["status"] == "cache_hit" and hit.json()["workflowId"] == "icon_512"
     assert [o["sha256"] for o in hit.json()["outputs"]] == [
         o["sha256"] for o in original.json()["outputs"]
+    ]
+
+
+class _Receiver(http.server.BaseHTTPRequestHandler):
+    bodies: ClassVar[list[dict[str, Any]]] = []
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("content-length", "0"))
+        type(self).bodies.append(json.loads(self.rfile.read(length)))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet
+        return
+
+
+@pytest.fixture
+def receiver() -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), _Receiver)
+    _Receiver.bodies = []
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/hook", _Receiver.bodies
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_the_webhook_is_delivered_as_without_waiting(
+    gateway: GatewayStack, receiver: tuple[str, list[dict[str, Any]]]
+) -> None:
+    url, bodies = receiver
+    body = {**icon(f"hooked {uuid.uuid4()}"), "callbackUrl": url}
+    response = create(gateway, body, "wait=60")
+    assert response.status_code == 200 and response.json()["status"] == "succeeded"
+    deadline = time.monotonic() + 30
+    while not bodies and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert [b["jobId"] for b in bodies] == [response.json()["jobId"]]
+    assert bodies[0]["status"] == "succeeded"
+    assert [o["sha256"] for o in bodies[0]["result"]["outputs"]] == [
+        o["sha256"] for o in response.json()["outputs"]
     ]
 
 
