@@ -12,6 +12,7 @@ both succeeding and failing jobs.
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -247,6 +248,29 @@ def test_admin_edits_a_workflow_and_sees_validation_errors(tab: Tab, gateway: Ga
         timeout=10,
     ).json()["workflow"]
     assert "77" in saved["workflowJson"]  # the refused edit changed nothing
+
+
+def test_admin_creates_and_deletes_a_workflow(tab: Tab, gateway: GatewayStack) -> None:
+    admin = {"X-API-Key": ADMIN_KEY}
+    source = requests.get(f"{gateway.base_url}/workflows/icon_512", headers=admin, timeout=10)
+    workflow = source.json()["workflow"]
+    new_id = f"console_{uuid.uuid4().hex[:8]}"
+    sign_in(tab.page, gateway, ADMIN_KEY)
+    page = tab.page
+    page.get_by_role("link", name="Admin").click()
+    page.get_by_role("link", name="New workflow").click()
+    page.get_by_label("id", exact=True).fill(new_id)
+    page.get_by_label("name", exact=True).fill("Made in the console")
+    page.get_by_label("workflowJson", exact=True).fill(json.dumps(workflow["workflowJson"]))
+    page.get_by_label("inputSchema", exact=True).fill(json.dumps(workflow["inputSchema"]))
+    page.get_by_role("button", name="Create").click()
+    expect(page.locator("#admin-workflows")).to_contain_text(new_id)
+    expect(page.locator("#admin-audit")).to_contain_text("workflow.create")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name=f"Delete {new_id}").click()
+    expect(page.locator("#admin-workflows")).not_to_contain_text(new_id)
+    gone = requests.get(f"{gateway.base_url}/workflows/{new_id}", headers=admin, timeout=10)
+    assert gone.status_code == 404
 
 
 def test_a_user_does_not_see_another_users_job(tab: Tab, gateway: GatewayStack) -> None:
