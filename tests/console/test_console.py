@@ -115,7 +115,8 @@ def test_sign_in_with_an_api_key_for_this_tab_only(browser: Browser, gateway: Ga
     with new_tab(browser) as first:
         page = first.page
         page.goto(f"{gateway.base_url}/ui/")
-        page.get_by_label("Credential", exact=True).fill("not-a-key")
+        expect(page.get_by_label("Credential", exact=True)).to_be_focused()  # type at once
+        page.keyboard.type("not-a-key")
         page.get_by_role("button", name="Sign in").click()
         expect(page.get_by_role("alert").filter(has_text="AUTH_FAILED")).to_be_visible()
         page.get_by_label("Credential", exact=True).fill(ADMIN_KEY)

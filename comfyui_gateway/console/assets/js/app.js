@@ -106,7 +106,11 @@ async function route() {
   } catch (error) {
     showFailure(main, error);
   }
-  main.focus({ preventScroll: true });
+  // Move focus to the new page (screen readers announce it), unless the view has put
+  // it on a control of its own (the sign-in field).
+  if (!main.contains(document.activeElement) || document.activeElement === main) {
+    main.focus({ preventScroll: true });
+  }
 }
 
 export function showFailure(main, error) {
