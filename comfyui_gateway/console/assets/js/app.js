@@ -25,6 +25,7 @@ const ROUTES = [
 
 let session = null;
 let cleanup = null;
+let navigation = 0;
 
 export function currentSession() { return session; }
 
@@ -78,6 +79,7 @@ export async function signedIn() {
 }
 
 async function route() {
+  const token = ++navigation;
   if (cleanup) { cleanup(); cleanup = null; }
   const main = document.getElementById("view");
   if (!session && location.hash !== "#/signin") {
@@ -101,11 +103,17 @@ async function route() {
     return;
   }
   const params = match.slice(1).map(decodeURIComponent);
+  // Each visit renders into a container of its own: a slower earlier view that
+  // finishes loading after the user moved on writes into a detached node, not here.
+  const page = h("div", { className: "page" });
+  replace(main, page);
   try {
-    cleanup = (await view.render(main, params, session)) || null;
+    const stop = (await view.render(page, params, session)) || null;
+    if (token === navigation) cleanup = stop; else if (stop) stop();
   } catch (error) {
-    showFailure(main, error);
+    if (token === navigation) showFailure(page, error);
   }
+  if (token !== navigation) return;
   // Move focus to the new page (screen readers announce it), unless the view has put
   // it on a control of its own (the sign-in field).
   if (!main.contains(document.activeElement) || document.activeElement === main) {

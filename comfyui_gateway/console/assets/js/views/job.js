@@ -31,6 +31,8 @@ class JobView {
     this.cancelButton = h("button", { type: "button", className: "danger", onclick: () => this.cancel() }, "Cancel");
     this.error = h("div", { id: "job-error" });
     this.preview = h("div", { className: "preview", id: "job-preview" });
+    this.previewSection = h("section", { "aria-labelledby": "preview-title", id: "preview-section", hidden: true },
+      h("h2", { id: "preview-title" }, "Live preview"), this.preview);
     this.gallery = h("div", { className: "gallery", id: "job-gallery" });
     this.logs = h("ol", { id: "job-logs" });
     this.finishedAt = h("dd", { id: "job-finished" }, "—");
@@ -48,8 +50,7 @@ class JobView {
         this.meter, this.detail,
         h("div", { className: "actions" }, this.cancelButton)),
       this.error,
-      h("section", { "aria-labelledby": "preview-title", id: "preview-section", hidden: true },
-        h("h2", { id: "preview-title" }, "Live preview"), this.preview),
+      this.previewSection,
       h("section", { "aria-labelledby": "outputs-title" },
         h("h2", { id: "outputs-title" }, "Outputs"), this.gallery),
       h("section", { "aria-labelledby": "logs-title" },
@@ -102,7 +103,7 @@ class JobView {
   showPreview(event) {
     const source = previewSource(event);
     if (!source) return;
-    document.getElementById("preview-section").hidden = false;
+    this.previewSection.hidden = false;
     replace(this.preview, h("img", { src: source, alt: `Preview frame${event.step ? ` at step ${event.step}` : ""}` }));
   }
 
