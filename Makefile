@@ -8,12 +8,12 @@ PROTOS := $(wildcard proto/comfyui_gateway/v1/*.proto)
 CLIENTS_STAMP  := $(VENV)/.clients-installed
 PYCLIENT_STAMP := $(VENV)/.pyclient-installed
 
-.PHONY: dev test check lint format proto bench clean clients clients-deps
+.PHONY: dev test check lint format proto bench clean clients clients-deps ops-deps browser-deps
 
 dev: $(GEN)  ## run the whole gateway on embedded defaults (REST :3000, gRPC :50051)
 	$(BIN)/comfyui-gateway dev
 
-test: check clients-deps  ## lint, type-check, then every test (real Redis, PostgreSQL, Envoy, S3 server)
+test: check clients-deps ops-deps browser-deps  ## lint, type-check, then every test (real Redis, PostgreSQL, Envoy, S3 server)
 	$(BIN)/pytest
 
 check: $(GEN) $(PYCLIENT_STAMP)  ## ruff and mypy, as CI runs them
@@ -46,6 +46,27 @@ $(CLIENTS_STAMP): $(PYCLIENT_STAMP) clients/typescript/package-lock.json
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(GO_DEBS))
 	cd clients/typescript && npm ci --no-audit --no-fund
 	touch $(CLIENTS_STAMP)
+
+# Operator toolchain (tests/integration/test_dashboards.py): promtool from Debian's
+# prometheus package checks deploy/prometheus/ alert rules.
+OPS_STAMP := $(VENV)/.ops-installed
+ops-deps: $(OPS_STAMP)
+
+$(OPS_STAMP): $(STAMP)
+	command -v promtool >/dev/null 2>&1 || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -q prometheus)
+	touch $(OPS_STAMP)
+
+# Browser tests of the web console (tests/console): Debian's chromium, driven by
+# Playwright for Python (the dev extra) through executable_path: Playwright's own
+# browser download is never used.
+BROWSER_STAMP := $(VENV)/.browser-installed
+browser-deps: $(BROWSER_STAMP)
+
+$(BROWSER_STAMP): $(STAMP)
+	command -v chromium >/dev/null 2>&1 || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium)
+	touch $(BROWSER_STAMP)
 
 # The Python client package, installed into the project's venv (its tests and mypy use it).
 $(PYCLIENT_STAMP): $(STAMP) clients/python/pyproject.toml

@@ -19,6 +19,8 @@ from grpc_reflection.v1alpha import reflection
 from comfyui_gateway.v1 import (
     audit_pb2,
     audit_pb2_grpc,
+    console_pb2,
+    console_pb2_grpc,
     gateway_pb2,
     gateway_pb2_grpc,
     jobs_pb2,
@@ -45,6 +47,7 @@ SERVICE_NAMES = (
     audit_pb2.DESCRIPTOR.services_by_name["AuditService"].full_name,
     metrics_pb2.DESCRIPTOR.services_by_name["MetricsService"].full_name,
     uploads_pb2.DESCRIPTOR.services_by_name["UploadService"].full_name,
+    console_pb2.DESCRIPTOR.services_by_name["ConsoleService"].full_name,
 )
 
 
@@ -59,6 +62,7 @@ class Services:
     audit: audit_pb2_grpc.AuditServiceServicer
     metrics: metrics_pb2_grpc.MetricsServiceServicer
     uploads: uploads_pb2_grpc.UploadServiceServicer
+    console: console_pb2_grpc.ConsoleServiceServicer
 
 
 class GrpcServer:
@@ -97,6 +101,7 @@ class GrpcServer:
         audit_pb2_grpc.add_AuditServiceServicer_to_server(services.audit, self._server)
         metrics_pb2_grpc.add_MetricsServiceServicer_to_server(services.metrics, self._server)
         uploads_pb2_grpc.add_UploadServiceServicer_to_server(services.uploads, self._server)
+        console_pb2_grpc.add_ConsoleServiceServicer_to_server(services.console, self._server)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
         reflection.enable_server_reflection(
             (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), self._server

@@ -13,6 +13,7 @@ from comfyui_gateway.workflows.inputs import InputLimits
 from server.app import Services
 from server.deps import ServerDeps
 from server.services.audit import AuditService
+from server.services.console import ConsoleService
 from server.services.gateway import GatewayService
 from server.services.jobs import JobService
 from server.services.metrics import MetricsService
@@ -63,4 +64,5 @@ def build_services(deps: ServerDeps) -> Services:
                 backends=tuple(deps.settings.comfyui_urls),
             )
         ),
+        console=ConsoleService(deps),
     )

@@ -3,8 +3,9 @@
 Names follow Prometheus conventions (``comfyui_gateway_`` prefix, base units in the
 name, ``_total`` for counters, which the exposition adds). Label values are bounded:
 ``workflow`` by the registered workflows, ``status`` and ``priority`` by their enums,
-``backend`` by the configured COMFYUI_URLs, ``outcome``/``reason`` by the fixed sets
-below. The README's observability section is written from this table.
+``backend`` by the configured COMFYUI_URLs, ``code`` by the error table,
+``outcome``/``reason`` by the fixed sets below. The README's observability section is
+written from this table.
 """
 
 from __future__ import annotations
@@ -120,6 +121,12 @@ AUTH_FAILURES = MetricSpec(
     "Requests refused for credentials: 401 (reason unauthenticated) or 403 (forbidden).",
     ("reason",),
 )
+JOBS_FAILED = MetricSpec(
+    f"{PREFIX}_jobs_failed",
+    "counter",
+    "Jobs that ended failed, by workflow and error code (the SPEC error table's codes).",
+    ("workflow", "code"),
+)
 
 ALL: tuple[MetricSpec, ...] = (
     INFO,
@@ -142,6 +149,7 @@ ALL: tuple[MetricSpec, ...] = (
     WEBHOOK_PENDING,
     RATE_LIMIT_REJECTIONS,
     AUTH_FAILURES,
+    JOBS_FAILED,
 )
 
 DURATION_BUCKETS_S: tuple[float, ...] = (0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600, 1800)

@@ -67,6 +67,7 @@ class _FiguresCollector(Collector):
             catalogue.RATE_LIMIT_REJECTIONS, _counted(f, catalogue.RATE_LIMIT_REJECTIONS)
         )
         yield _counter(catalogue.AUTH_FAILURES, _counted(f, catalogue.AUTH_FAILURES))
+        yield _counter(catalogue.JOBS_FAILED, f.jobs_failed)
 
 
 def _counted(figures: Figures, spec: MetricSpec) -> dict[Labels, float]:

@@ -58,6 +58,7 @@ class Figures:
 
     jobs_created: dict[Labels, int] = field(default_factory=dict)
     jobs_finished: dict[Labels, int] = field(default_factory=dict)
+    jobs_failed: dict[Labels, int] = field(default_factory=dict)
     jobs_active: dict[str, int] = field(default_factory=dict)
     queue_depth: dict[str, int] = field(default_factory=dict)
     queue_oldest_age_s: dict[str, float] = field(default_factory=dict)
@@ -108,6 +109,12 @@ async def _job_counts(session: AsyncSession, figures: Figures) -> None:
         .group_by(Job.workflow_id, Job.status)
     )
     figures.jobs_finished = {(w, _value(s)): count for w, s, count in finished.all()}
+    failed = await session.execute(
+        select(Job.workflow_id, Job.error_code, func.count())
+        .where(Job.status == JobStatus.FAILED.value)
+        .group_by(Job.workflow_id, Job.error_code)
+    )
+    figures.jobs_failed = {(w, code or "INTERNAL"): count for w, code, count in failed.all()}
     active = (JobStatus.QUEUED.value, JobStatus.RUNNING.value)
     by_status = await session.execute(
         select(Job.status, func.count()).where(Job.status.in_(active)).group_by(Job.status)

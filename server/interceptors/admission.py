@@ -38,9 +38,11 @@ OPEN_METHODS = frozenset(
     {
         "/comfyui_gateway.v1.GatewayService/GetHealth",
         "/comfyui_gateway.v1.GatewayService/GetOpenApiDocument",
+        "/comfyui_gateway.v1.ConsoleService/GetConsoleAsset",
+        "/comfyui_gateway.v1.ConsoleService/GetConsoleConfig",
     }
 )
-"""Answered without credentials: liveness, and the API's own description."""
+"""Answered without credentials: liveness, the API's own description, the console's files."""
 LIMIT_HEADER = "x-ratelimit-limit"
 REMAINING_HEADER = "x-ratelimit-remaining"
 UNAUTHENTICATED = Caller(subject="anonymous", role=Role.USER)

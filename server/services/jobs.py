@@ -9,15 +9,18 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
+from comfyui_gateway.errors import ValidationError
 from comfyui_gateway.jobs import store
 from comfyui_gateway.jobs.cancellation import JobCanceller
-from comfyui_gateway.jobs.submission import JobRequest, JobSubmitter
+from comfyui_gateway.jobs.submission import AcceptedJob, JobRequest, JobSubmitter
+from comfyui_gateway.jobs.waiting import Preference, parse_prefer, wait_until_finished
 from comfyui_gateway.jobs.watch import watch_job
 from comfyui_gateway.v1 import jobs_pb2, jobs_pb2_grpc
 from server.call_scope import current_caller, reply_with_status
 from server.convert import datetime_from, dict_from, timestamp_from
 from server.deps import ServerDeps
 from server.services.job_messages import event_message, job_message, output_from_view
+from server.services.sync_answer import finished_answer
 
 CANCEL_MESSAGE = "Cancellation requested"
 PAGE_BUDGET_BYTES = 2 * 1024 * 1024
@@ -35,6 +38,9 @@ def within_budget(messages: list[jobs_pb2.Job]) -> list[jobs_pb2.Job]:
         if total > PAGE_BUDGET_BYTES and index > 0:
             return messages[:index]
     return messages
+OUTPUT_ENCODINGS = ("", "base64")
+DEADLINE_MARGIN_S = 1.0
+"""A gRPC caller's deadline minus this bounds the wait, so it still hears the 202."""
 
 
 class JobService(jobs_pb2_grpc.JobServiceServicer):
@@ -54,7 +60,42 @@ class JobService(jobs_pb2_grpc.JobServiceServicer):
             metadata=dict_from(request.metadata) or {},
             priority=request.priority,
         )
+        encoding = request.output_encoding.lower()
+        if encoding not in OUTPUT_ENCODINGS:
+            raise ValidationError(
+                "outputEncoding must be base64 or omitted",
+                details=[{"field": "outputEncoding", "message": "must be base64 or omitted"}],
+            )
         accepted = await self._submitter.submit(job_request, current_caller().subject)
+        preference = _preference(context)
+        if preference.wait_s:
+            return await self._answer_when_finished(accepted, preference, encoding, context)
+        return self._accepted_answer(accepted)
+
+    async def _answer_when_finished(
+        self, accepted: AcceptedJob, preference: Preference, encoding: str, context: Any
+    ) -> jobs_pb2.CreateJobResponse:
+        """``Prefer: wait=N``: the finished job (200) if it ends in time, else the 202."""
+        owner = current_caller().owner_filter()
+        finished = accepted.status == "cache_hit" or await wait_until_finished(
+            self._deps.sessions,
+            self._deps.bus,
+            accepted.job_id,
+            owner,
+            _bounded_wait(preference.wait_s, context),
+            shutdown=self._deps.shutdown,
+        )
+        if not finished:
+            return self._accepted_answer(accepted)
+        return await finished_answer(
+            self._deps,
+            accepted.job_id,
+            owner,
+            inline=preference.representation and encoding == "base64",
+            status="cache_hit" if accepted.status == "cache_hit" else None,
+        )
+
+    def _accepted_answer(self, accepted: AcceptedJob) -> jobs_pb2.CreateJobResponse:
         if accepted.http_status != 200:  # 202 queued; a cache hit is a plain 200
             reply_with_status(accepted.http_status)
         return jobs_pb2.CreateJobResponse(
@@ -126,3 +167,15 @@ class JobService(jobs_pb2_grpc.JobServiceServicer):
             shutdown=self._deps.shutdown,
         ):
             yield event_message(event)
+
+
+def _preference(context: Any) -> Preference:
+    metadata = context.invocation_metadata() or ()
+    return parse_prefer(value for key, value in metadata if key == "prefer")
+
+
+def _bounded_wait(wait_s: int, context: Any) -> float:
+    remaining: float | None = context.time_remaining()
+    if remaining is None:
+        return float(wait_s)
+    return max(0.0, min(float(wait_s), remaining - DEADLINE_MARGIN_S))

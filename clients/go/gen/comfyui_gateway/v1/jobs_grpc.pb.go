@@ -19,6 +19,8 @@ const _ = grpc.SupportPackageIsVersion7
 type JobServiceClient interface {
 	// REST answers 202 once the job is durably stored, or 200 with status
 	// "cache_hit" and the outputs of an identical earlier job.
+	// With the header (gRPC: metadata) "Prefer: wait=N" (N <= 300) the answer is held
+	// until the job ends: 200 with the finished job, or the same 202 once N s pass.
 	CreateJob(ctx context.Context, in *CreateJobRequest, opts ...grpc.CallOption) (*CreateJobResponse, error)
 	GetJob(ctx context.Context, in *GetJobRequest, opts ...grpc.CallOption) (*Job, error)
 	// Newest first. Users see their own jobs, admins all.
@@ -121,6 +123,8 @@ func (x *jobServiceWatchJobClient) Recv() (*JobEvent, error) {
 type JobServiceServer interface {
 	// REST answers 202 once the job is durably stored, or 200 with status
 	// "cache_hit" and the outputs of an identical earlier job.
+	// With the header (gRPC: metadata) "Prefer: wait=N" (N <= 300) the answer is held
+	// until the job ends: 200 with the finished job, or the same 202 once N s pass.
 	CreateJob(context.Context, *CreateJobRequest) (*CreateJobResponse, error)
 	GetJob(context.Context, *GetJobRequest) (*Job, error)
 	// Newest first. Users see their own jobs, admins all.

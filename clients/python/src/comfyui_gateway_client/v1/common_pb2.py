@@ -26,7 +26,7 @@ from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1f\x63omfyui_gateway/v1/common.proto\x12\x12\x63omfyui_gateway.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"f\n\x08JobError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x11\n\tretryable\x18\x03 \x01(\x08\x12(\n\x07\x64\x65tails\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\"q\n\x06Output\x12\x10\n\x08\x66ilename\x18\x01 \x01(\t\x12\x14\n\x0cstorage_path\x18\x02 \x01(\t\x12\x0b\n\x03url\x18\x03 \x01(\t\x12\x0c\n\x04size\x18\x04 \x01(\r\x12\x0e\n\x06sha256\x18\x05 \x01(\t\x12\x14\n\x0c\x63ontent_type\x18\x06 \x01(\t\"\xd0\x01\n\x06Timing\x12.\n\ncreated_at\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nstarted_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0c\x63ompleted_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1e\n\x11\x65xecution_time_ms\x18\x04 \x01(\x05H\x00\x88\x01\x01\x42\x14\n\x12_execution_time_msBXZVgithub.com/comfyui-gateway/comfyui-gateway/clients/go/gen/comfyui_gateway/v1;gatewayv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1f\x63omfyui_gateway/v1/common.proto\x12\x12\x63omfyui_gateway.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"f\n\x08JobError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x11\n\tretryable\x18\x03 \x01(\x08\x12(\n\x07\x64\x65tails\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\"\x8d\x01\n\x06Output\x12\x10\n\x08\x66ilename\x18\x01 \x01(\t\x12\x14\n\x0cstorage_path\x18\x02 \x01(\t\x12\x0b\n\x03url\x18\x03 \x01(\t\x12\x0c\n\x04size\x18\x04 \x01(\r\x12\x0e\n\x06sha256\x18\x05 \x01(\t\x12\x14\n\x0c\x63ontent_type\x18\x06 \x01(\t\x12\x11\n\x04\x64\x61ta\x18\x10 \x01(\x0cH\x00\x88\x01\x01\x42\x07\n\x05_data\"\xd0\x01\n\x06Timing\x12.\n\ncreated_at\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nstarted_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0c\x63ompleted_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1e\n\x11\x65xecution_time_ms\x18\x04 \x01(\x05H\x00\x88\x01\x01\x42\x14\n\x12_execution_time_msBXZVgithub.com/comfyui-gateway/comfyui-gateway/clients/go/gen/comfyui_gateway/v1;gatewayv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,8 +36,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._serialized_options = b'ZVgithub.com/comfyui-gateway/comfyui-gateway/clients/go/gen/comfyui_gateway/v1;gatewayv1'
   _globals['_JOBERROR']._serialized_start=118
   _globals['_JOBERROR']._serialized_end=220
-  _globals['_OUTPUT']._serialized_start=222
-  _globals['_OUTPUT']._serialized_end=335
-  _globals['_TIMING']._serialized_start=338
-  _globals['_TIMING']._serialized_end=546
+  _globals['_OUTPUT']._serialized_start=223
+  _globals['_OUTPUT']._serialized_end=364
+  _globals['_TIMING']._serialized_start=367
+  _globals['_TIMING']._serialized_end=575
 # @@protoc_insertion_point(module_scope)

@@ -70,6 +70,7 @@ class Output(_message.Message):
     SIZE_FIELD_NUMBER: _builtins.int
     SHA256_FIELD_NUMBER: _builtins.int
     CONTENT_TYPE_FIELD_NUMBER: _builtins.int
+    DATA_FIELD_NUMBER: _builtins.int
     filename: _builtins.str
     """The name ComfyUI gave the file (e.g. ComfyUI_00001_.png)."""
     storage_path: _builtins.str
@@ -79,6 +80,10 @@ class Output(_message.Message):
     size: _builtins.int
     sha256: _builtins.str
     content_type: _builtins.str
+    data: _builtins.bytes
+    """The file's bytes, only in a synchronous answer that asked for them
+    (Prefer: return=representation + outputEncoding "base64"); base64 in JSON.
+    """
     def __init__(
         self,
         *,
@@ -88,12 +93,15 @@ class Output(_message.Message):
         size: _builtins.int = ...,
         sha256: _builtins.str = ...,
         content_type: _builtins.str = ...,
+        data: _builtins.bytes | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_data", b"_data", "data", b"data"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["content_type", b"content_type", "filename", b"filename", "sha256", b"sha256", "size", b"size", "storage_path", b"storage_path", "url", b"url"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_data", b"_data", "content_type", b"content_type", "data", b"data", "filename", b"filename", "sha256", b"sha256", "size", b"size", "storage_path", b"storage_path", "url", b"url"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__data: _TypeAlias = _typing.Literal["data"]  # noqa: Y015
+    _WhichOneofArgType__data: _TypeAlias = _typing.Literal["_data", b"_data"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__data) -> _WhichOneofReturnType__data | None: ...
 
 Global___Output: _TypeAlias = Output  # noqa: Y015
 

@@ -72,6 +72,8 @@ class JobServiceServicer:
     def CreateJob(self, request, context):
         """REST answers 202 once the job is durably stored, or 200 with status
         "cache_hit" and the outputs of an identical earlier job.
+        With the header (gRPC: metadata) "Prefer: wait=N" (N <= 300) the answer is held
+        until the job ends: 200 with the finished job, or the same 202 once N s pass.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -34,6 +34,8 @@ class JobServiceStub:
     CreateJob: _grpc.UnaryUnaryMultiCallable[_jobs_pb2.CreateJobRequest, _jobs_pb2.CreateJobResponse]
     """REST answers 202 once the job is durably stored, or 200 with status
     "cache_hit" and the outputs of an identical earlier job.
+    With the header (gRPC: metadata) "Prefer: wait=N" (N <= 300) the answer is held
+    until the job ends: 200 with the finished job, or the same 202 once N s pass.
     """
     GetJob: _grpc.UnaryUnaryMultiCallable[_jobs_pb2.GetJobRequest, _jobs_pb2.Job]
     ListJobs: _grpc.UnaryUnaryMultiCallable[_jobs_pb2.ListJobsRequest, _jobs_pb2.ListJobsResponse]
@@ -51,6 +53,8 @@ class JobServiceAsyncStub(JobServiceStub):
     CreateJob: _aio.UnaryUnaryMultiCallable[_jobs_pb2.CreateJobRequest, _jobs_pb2.CreateJobResponse]  # type: ignore[assignment]
     """REST answers 202 once the job is durably stored, or 200 with status
     "cache_hit" and the outputs of an identical earlier job.
+    With the header (gRPC: metadata) "Prefer: wait=N" (N <= 300) the answer is held
+    until the job ends: 200 with the finished job, or the same 202 once N s pass.
     """
     GetJob: _aio.UnaryUnaryMultiCallable[_jobs_pb2.GetJobRequest, _jobs_pb2.Job]  # type: ignore[assignment]
     ListJobs: _aio.UnaryUnaryMultiCallable[_jobs_pb2.ListJobsRequest, _jobs_pb2.ListJobsResponse]  # type: ignore[assignment]
@@ -71,6 +75,8 @@ class JobServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_jobs_pb2.CreateJobResponse, _abc.Awaitable[_jobs_pb2.CreateJobResponse]]:
         """REST answers 202 once the job is durably stored, or 200 with status
         "cache_hit" and the outputs of an identical earlier job.
+        With the header (gRPC: metadata) "Prefer: wait=N" (N <= 300) the answer is held
+        until the job ends: 200 with the finished job, or the same 202 once N s pass.
         """
 
     @_abc_1.abstractmethod

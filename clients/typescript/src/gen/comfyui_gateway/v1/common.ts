@@ -35,6 +35,11 @@ export interface Output {
   size: number;
   sha256: string;
   contentType: string;
+  /**
+   * The file's bytes, only in a synchronous answer that asked for them
+   * (Prefer: return=representation + outputEncoding "base64"); base64 in JSON.
+   */
+  data?: Buffer | undefined;
 }
 
 /** When a job moved through its life. Unset timestamps are omitted in JSON. */
@@ -163,7 +168,7 @@ export const JobError: MessageFns<JobError> = {
 };
 
 function createBaseOutput(): Output {
-  return { filename: "", storagePath: "", url: "", size: 0, sha256: "", contentType: "" };
+  return { filename: "", storagePath: "", url: "", size: 0, sha256: "", contentType: "", data: undefined };
 }
 
 export const Output: MessageFns<Output> = {
@@ -185,6 +190,9 @@ export const Output: MessageFns<Output> = {
     }
     if (message.contentType !== "") {
       writer.uint32(50).string(message.contentType);
+    }
+    if (message.data !== undefined) {
+      writer.uint32(130).bytes(message.data);
     }
     return writer;
   },
@@ -250,6 +258,14 @@ export const Output: MessageFns<Output> = {
             message.contentType = reader.string();
             continue;
           }
+          case 16: {
+            if (tag !== 130) {
+              break;
+            }
+
+            message.data = Buffer.from(reader.bytes());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -278,6 +294,7 @@ export const Output: MessageFns<Output> = {
         : isSet(object.content_type)
         ? globalThis.String(object.content_type)
         : "",
+      data: isSet(object.data) ? Buffer.from(bytesFromBase64(object.data)) : undefined,
     };
   },
 
@@ -301,6 +318,9 @@ export const Output: MessageFns<Output> = {
     if (message.contentType !== "") {
       obj.contentType = message.contentType;
     }
+    if (message.data !== undefined) {
+      obj.data = base64FromBytes(message.data);
+    }
     return obj;
   },
 
@@ -315,6 +335,7 @@ export const Output: MessageFns<Output> = {
     message.size = object.size ?? 0;
     message.sha256 = object.sha256 ?? "";
     message.contentType = object.contentType ?? "";
+    message.data = object.data ?? undefined;
     return message;
   },
 };
@@ -451,6 +472,14 @@ export const Timing: MessageFns<Timing> = {
     return message;
   },
 };
+
+function bytesFromBase64(b64: string): Uint8Array {
+  return Uint8Array.from(globalThis.Buffer.from(b64, "base64"));
+}
+
+function base64FromBytes(arr: Uint8Array): string {
+  return globalThis.Buffer.from(arr).toString("base64");
+}
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;
 
