@@ -201,13 +201,28 @@ def dev() -> None:
     sys.exit(asyncio.run(run_dev(_settings("dev"))))
 
 
+def _upstream(value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise click.BadParameter(f"{value!r} is not host:port")
+    return host.strip("[]"), int(port)
+
+
 @main.command()
 @click.option("--config-out", type=click.Path(path_type=Path), help="Where to write envoy.yaml.")
-def edge(config_out: Path | None) -> None:
-    """Run Envoy alone, serving REST on PORT in front of the gRPC server on GRPC_PORT."""
+@click.option(
+    "--upstream",
+    "upstreams",
+    multiple=True,
+    metavar="HOST:PORT",
+    help="A gRPC server to balance over (repeat; default GRPC_HOST:GRPC_PORT).",
+)
+def edge(config_out: Path | None, upstreams: tuple[str, ...]) -> None:
+    """Run Envoy alone: REST on PORT in front of one or more gRPC servers."""
     from comfyui_gateway.cli.dev import run_edge
 
-    sys.exit(asyncio.run(run_edge(_settings("edge"), config_out)))
+    targets = [_upstream(value) for value in upstreams]
+    sys.exit(asyncio.run(run_edge(_settings("edge"), config_out, targets)))
 
 
 @main.command()
