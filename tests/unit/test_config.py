@@ -172,4 +172,4 @@ def test_rest_binds_loopback_unless_auth_is_on_or_host_is_set(
 ) -> None:
     for name, value in variables.items():
         monkeypatch.setenv(name, value)
-    assert load_settings(None).HOST == host
+    assert host == load_settings(None).HOST
