@@ -144,7 +144,9 @@ def test_a_stranger_on_the_default_address_gets_the_emulator_elsewhere(
         log = dev.log
         assert f"{taken} is taken by something that is not ComfyUI" in log
         assert "the emulator takes http://127.0.0.1:" in log
-        assert "gateway ready: REST on" in log
+        # Auth is off and HOST unset: loopback only, and the log says so.
+        assert f"gateway ready: REST on http://127.0.0.1:{dev.port} (listening on " in log
+        assert f"(listening on 127.0.0.1:{dev.port} only)" in log
         assert "restarting" not in log
         assert "address already in use" not in log.lower()
     finally:
