@@ -38,7 +38,9 @@ def _gateway_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "comfyui_gateway", *args]
 
 
-def http_ready(url: str) -> ReadyCheck:
+def http_ready(url: str, below: int = 300) -> ReadyCheck:
+    """Ready once ``url`` answers with a status under ``below``."""
+
     async def check() -> bool:
         try:
             timeout = aiohttp.ClientTimeout(total=1)
@@ -46,7 +48,7 @@ def http_ready(url: str) -> ReadyCheck:
                 aiohttp.ClientSession(timeout=timeout) as session,
                 session.get(url) as response,
             ):
-                return response.status == 200
+                return response.status < below
         except (aiohttp.ClientError, TimeoutError):
             return False
 
@@ -139,7 +141,9 @@ def envoy_child(
     path = write_envoy_config(config, config_dir / "envoy.yaml")
     argv = [envoy_binary(), "-c", str(path), "--disable-hot-restart", "--concurrency", "1"]
     argv += ["--log-level", "warn"]
-    return ChildSpec(name="envoy", argv=argv, ready=http_ready(_local_url(settings, "/health")))
+    return ChildSpec(
+        name="envoy", argv=argv, ready=http_ready(_local_url(settings, "/health"), below=500)
+    )
 
 
 def plan_children(settings: Settings, config_dir: Path, comfyui: ComfyUIChoice) -> list[ChildSpec]:
