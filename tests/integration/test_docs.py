@@ -60,7 +60,8 @@ class Block:
 
     @property
     def where(self) -> str:
-        return f"{self.path.relative_to(ROOT)}:{self.line}"
+        shown = self.path.relative_to(ROOT) if self.path.is_relative_to(ROOT) else self.path
+        return f"{shown}:{self.line}"
 
 
 def extract_blocks(path: Path) -> list[Block]:
@@ -88,6 +89,12 @@ def extract_blocks(path: Path) -> list[Block]:
     return blocks
 
 
+def rewrite_ports(code: str, ports: dict[int, int]) -> str:
+    """Documented ports (after ``:``, ``=`` or a space) replaced by the test's ones."""
+    pattern = "|".join(str(port) for port in ports)
+    return re.sub(rf"(?<=[:= ])({pattern})\b", lambda m: str(ports[int(m.group(1))]), code)
+
+
 class DocRunner:
     """Runs one document's blocks in order, one terminal-like state; see module doc."""
 
@@ -111,17 +118,13 @@ class DocRunner:
         self.groups: list[int] = []
         self.timings: list[tuple[str, float]] = []
 
-    def rewrite(self, code: str) -> str:
-        pattern = "|".join(str(port) for port in self.ports)
-        return re.sub(rf"(?<=[:= ])({pattern})\b", lambda m: str(self.ports[int(m.group(1))]), code)
-
     def run(self, block: Block) -> None:
         started = time.monotonic()
         self._run(block)
         self.timings.append((block.where, time.monotonic() - started))
 
     def _run(self, block: Block) -> None:
-        code = self.rewrite(block.code)
+        code = rewrite_ports(block.code, self.ports)
         if block.lang in SHELL:
             self._shell(block, code)
         elif block.lang in PYTHON:
