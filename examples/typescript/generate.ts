@@ -1,7 +1,7 @@
 /**
  * Generate an image with the TypeScript gRPC client, printing each progress event.
  *
- *   cd clients/typescript && npm ci && npm run build
+ *   cd clients/typescript && npm ci
  *   npm run example -- [target] [outDir]
  */
 import { GatewayClient, type JobEvent } from "../../clients/typescript/src";
