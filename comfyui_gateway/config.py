@@ -55,8 +55,9 @@ class Settings(BaseSettings):
 
     PORT: int = Field(3000, ge=1, le=65535)
     """REST port (Envoy's listener)."""
-    HOST: str = "0.0.0.0"
-    """Address the REST listener binds."""
+    HOST: str = ""
+    """Address the REST listener binds; empty: 127.0.0.1 while auth is off (no API_KEYS,
+    no JWT_SECRET: every caller would be admin), else 0.0.0.0. See ``_default_host``."""
     GRPC_PORT: int = Field(50051, ge=0, le=65535)
     """Port of the gRPC server (0 picks a free one, for tests)."""
     GRPC_HOST: str = "127.0.0.1"
@@ -141,6 +142,10 @@ class Settings(BaseSettings):
     """Largest request body the edge accepts; larger ones get 413."""
     ENVOY_ADMIN_PORT: int = Field(9901, ge=0, le=65535)
     """Envoy's admin interface, bound to loopback only."""
+    DEV_COMFYUI_URL: str = DEFAULT_COMFYUI_URL
+    """Where ``dev`` looks for a running ComfyUI when COMFYUI_URL is not set: a
+    ComfyUI-compatible server there is used; a free address gets the emulator; anything
+    else there makes the emulator take a free port."""
 
     _process_privacy_secret: str = PrivateAttr(default="")
 
@@ -149,6 +154,16 @@ class Settings(BaseSettings):
         # shared by the server and the in-process workers through this settings object.
         if self.PRIVACY_MODE and not self.privacy_secret:
             self._process_privacy_secret = secrets.token_urlsafe(32)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_host(cls, data: Any) -> Any:
+        # Auth off means every caller is admin: only this machine may call unless the
+        # operator chose an address. Decided here so every reader sees the real address.
+        if isinstance(data, dict) and not str(data.get("HOST") or "").strip():
+            auth = bool(_split_csv(data.get("API_KEYS") or "")) or bool(data.get("JWT_SECRET"))
+            data = {**data, "HOST": "0.0.0.0" if auth else "127.0.0.1"}
+        return data
 
     @field_validator("COMFYUI_URL", mode="before")
     @classmethod

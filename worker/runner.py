@@ -33,7 +33,7 @@ from comfyui_gateway.jobqueue.base import JobQueue
 from comfyui_gateway.jobs import store
 from comfyui_gateway.jobs.status import JobStatus
 from comfyui_gateway.jobs.views import output_view
-from comfyui_gateway.logs import correlation_id
+from comfyui_gateway.logs import correlation_id, log_fields
 from comfyui_gateway.privacy import Privacy
 from comfyui_gateway.storage.base import Storage
 from comfyui_gateway.tracing import job_span, mark_error
@@ -140,9 +140,39 @@ class _JobExecution:
         self.progress = 0.0
         self._last_progress_write = 0.0
         self._cancel_sent = False
+        self.outcome = "unfinished"  # how this attempt ended, for ``_log_end``
+
+    def _fields(self, **more: Any) -> dict[str, Any]:
+        return log_fields(
+            jobId=self.job.id,
+            workflowId=self.job.workflow_id,
+            backend=self.r.backend_url,
+            attempt=self.attempt,
+            **more,
+        )
+
+    def _log_end(self, started: float) -> None:
+        """One line per attempt end, so a user can tell which worker ran what and how."""
+        seconds = time.monotonic() - started
+        log.info(
+            "job %s %s on %s (attempt %d, %.2fs)",
+            self.job.id,
+            self.outcome,
+            self.r.backend_url,
+            self.attempt,
+            seconds,
+            extra=self._fields(outcome=self.outcome, durationMs=round(seconds * 1000, 1)),
+        )
 
     async def execute(self) -> None:
         started = time.monotonic()
+        log.info(
+            "job %s started on %s (attempt %d)",
+            self.job.id,
+            self.r.backend_url,
+            self.attempt,
+            extra=self._fields(),
+        )
         await self._publish(EventType.STATUS, status=JobStatus.RUNNING.value)
         heartbeat = asyncio.create_task(self._heartbeat())
         try:
@@ -172,6 +202,7 @@ class _JobExecution:
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
+            self._log_end(started)
         if self.r._on_finished is not None:
             await self.r._on_finished(self.job.id)
 
@@ -239,7 +270,9 @@ class _JobExecution:
             log_lines=final_lines,
         )
         if outputs is None:
+            self.outcome = "ended elsewhere"
             return
+        self.outcome = "succeeded"
         await self._publish(
             EventType.TERMINAL,
             status=JobStatus.SUCCEEDED.value,
@@ -263,6 +296,7 @@ class _JobExecution:
 
     async def _retry(self, error: GatewayError) -> None:
         delay = self.r._config.retry_backoff_s * (2 ** (self.attempt - 1))
+        self.outcome = f"will retry ({error.code.value})"
         await self._log("warn", f"{error.code.value}: {error.message}; retrying in {delay:.0f}s")
         await asyncio.sleep(delay)
         async with self.r._sessions() as session:
@@ -277,7 +311,9 @@ class _JobExecution:
                 session, self.job.id, attempt=self.attempt, status=status, error=error
             )
         if not won:
+            self.outcome = "ended elsewhere"
             return
+        self.outcome = status.value + (f" ({error['code']})" if error else "")
         detail = f" - {error['message']}" if error else ""
         await self._log("error" if error else "info", f"{line}{detail}")
         await self._publish(EventType.TERMINAL, status=status.value, error=error)

@@ -12,11 +12,13 @@ TIMEOUT = aiohttp.ClientTimeout(total=5)
 
 
 async def check_health(settings: Settings, gateway_url: str | None) -> tuple[dict[str, Any], bool]:
-    """A report for humans and an overall verdict: every backend answers /system_stats."""
+    """A report for humans and an overall verdict: the gateway answers /health and every
+    backend answers /system_stats (so the command can serve as a probe)."""
     async with aiohttp.ClientSession(timeout=TIMEOUT) as session:
         backends = [await _check_comfyui(session, url) for url in settings.comfyui_urls]
         gateway = await _check_gateway(session, gateway_url or f"http://127.0.0.1:{settings.PORT}")
-    healthy = all(backend["reachable"] for backend in backends)
+    gateway_up = gateway["status"] is not None and gateway["status"] < 500
+    healthy = gateway_up and all(backend["reachable"] for backend in backends)
     return {"comfyui": backends, "gateway": gateway}, healthy
 
 

@@ -28,7 +28,31 @@ def _settings(component: str) -> Settings:
     return settings
 
 
-@click.group()
+class _Commands(click.Group):
+    """Turns a database start-up failure into one line naming DATABASE_URL (no traceback)."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except Exception as exc:
+            from comfyui_gateway.db.problems import database_problem
+
+            if isinstance(exc, click.ClickException | click.exceptions.Exit):
+                raise
+            problem = database_problem(_database_url(), exc)
+            if problem is None:
+                raise
+            raise click.ClickException(problem) from exc
+
+
+def _database_url() -> str:
+    try:
+        return load_settings().DATABASE_URL
+    except SettingsError:
+        return ""
+
+
+@click.group(cls=_Commands)
 @click.version_option(package_name="comfyui-gateway")
 def main() -> None:
     """ComfyUI Gateway: a secure, durable, observable API in front of ComfyUI."""
@@ -108,7 +132,15 @@ def list_workflows(as_json: bool) -> None:
 
     workflows = asyncio.run(list_all(_settings("cli")))
     if as_json:
-        rows = [{"id": w.id, "name": w.name, "description": w.description} for w in workflows]
+        rows = [
+            {
+                "id": w.id,
+                "name": w.name,
+                "description": w.description,
+                "inputs": w.input_schema or {"type": "object", "fields": {}},
+            }
+            for w in workflows
+        ]
         click.echo(json.dumps(rows, indent=2))
         return
     if not workflows:
@@ -146,7 +178,12 @@ def submit(
     """Submit a job; with --watch show a progress bar and download the outputs."""
     import grpc
 
-    from comfyui_gateway.cli.submit import SubmitOptions, parse_inputs, submit_job
+    from comfyui_gateway.cli.submit import (
+        SubmitOptions,
+        describe_rpc_error,
+        parse_inputs,
+        submit_job,
+    )
 
     settings = _settings("cli")
     options = SubmitOptions(
@@ -162,7 +199,7 @@ def submit(
     try:
         job = submit_job(options)
     except grpc.RpcError as exc:
-        raise click.ClickException(f"{exc.code().name}: {exc.details()}") from exc
+        raise click.ClickException(describe_rpc_error(exc, options.target)) from exc
     if job is not None and job.status != "succeeded":
         sys.exit(1)
 
@@ -207,19 +244,34 @@ def dev() -> None:
     sys.exit(asyncio.run(run_dev(_settings("dev"))))
 
 
+def _upstream(value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise click.BadParameter(f"{value!r} is not host:port")
+    return host.strip("[]"), int(port)
+
+
 @main.command()
 @click.option("--config-out", type=click.Path(path_type=Path), help="Where to write envoy.yaml.")
-def edge(config_out: Path | None) -> None:
-    """Run Envoy alone, serving REST on PORT in front of the gRPC server on GRPC_PORT."""
+@click.option(
+    "--upstream",
+    "upstreams",
+    multiple=True,
+    metavar="HOST:PORT",
+    help="A gRPC server to balance over (repeat; default GRPC_HOST:GRPC_PORT).",
+)
+def edge(config_out: Path | None, upstreams: tuple[str, ...]) -> None:
+    """Run Envoy alone: REST on PORT in front of one or more gRPC servers."""
     from comfyui_gateway.cli.dev import run_edge
 
-    sys.exit(asyncio.run(run_edge(_settings("edge"), config_out)))
+    targets = [_upstream(value) for value in upstreams]
+    sys.exit(asyncio.run(run_edge(_settings("edge"), config_out, targets)))
 
 
 @main.command()
 @click.option("--gateway-url", default=None, help="REST base URL (default http://127.0.0.1:PORT).")
 def health(gateway_url: str | None) -> None:
-    """Check ComfyUI connectivity (each COMFYUI_URL) and the gateway's own /health."""
+    """Check each COMFYUI_URL and the gateway's /health; exit 1 if any is unreachable."""
     from comfyui_gateway.cli.health import check_health
 
     report, healthy = asyncio.run(check_health(_settings("cli"), gateway_url))
@@ -227,10 +279,16 @@ def health(gateway_url: str | None) -> None:
     sys.exit(0 if healthy else 1)
 
 
-@main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@main.command(
+    context_settings={
+        "ignore_unknown_options": True,
+        "allow_extra_args": True,
+        "help_option_names": [],  # --help goes to the emulator, which lists its options
+    }
+)
 @click.pass_context
 def emulator(ctx: click.Context) -> None:
-    """Run the bundled ComfyUI emulator alone (e.g. --port 8188)."""
+    """Run the bundled ComfyUI emulator alone (e.g. --port 8188; --help lists options)."""
     from comfyui_emulator.cli import main as emulator_main
 
     sys.exit(emulator_main(list(ctx.args)))

@@ -13,7 +13,7 @@ import mimetypes
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import click
 import grpc
@@ -42,6 +42,24 @@ class SubmitOptions:
     out_dir: Path | None = None
     api_key: str = ""
     token: str = ""
+
+
+def describe_rpc_error(exc: grpc.RpcError, target: str) -> str:
+    """The gateway's own code and message (the ``x-gw-error`` trailer), as REST shows them."""
+    import json
+
+    call = cast(grpc.Call, exc)
+    trailers: Sequence[tuple[str, str | bytes]] = call.trailing_metadata() or ()
+    for key, value in trailers:
+        if key == "x-gw-error":
+            try:
+                body = json.loads(value)
+                return f"{body['error']}: {body.get('message', '')}"
+            except (ValueError, KeyError, TypeError):
+                break
+    if call.code() == grpc.StatusCode.UNAVAILABLE:
+        return f"cannot reach the gateway at {target}: is it running? ({call.details()})"
+    return f"{call.code().name}: {call.details()}"
 
 
 def parse_inputs(pairs: Sequence[str]) -> dict[str, Any]:

@@ -6,8 +6,9 @@ exactly one commits; the other's INSERT fails, its job row is rolled back with i
 it answers with the winner's job. A retry arriving later simply finds the row.
 
 The answer to a replay is the original job as it is now (any state): the caller gets
-the same ``jobId`` and can poll it. Keys are per caller, so two users may use the same
-``requestId`` without seeing each other's jobs.
+the same ``jobId`` and can poll it; a job that already succeeded comes with its
+outputs. Keys are per caller, so two users may use the same ``requestId`` without
+seeing each other's jobs.
 """
 
 from __future__ import annotations

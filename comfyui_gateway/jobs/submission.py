@@ -320,14 +320,17 @@ def _output_view(job_id: str, output: JobOutput) -> dict[str, Any]:
 
 
 async def _replay(session: AsyncSession, job: Job) -> AcceptedJob:
-    """The answer for a repeated ``requestId``: the original job, as it is now."""
-    if job.cached_from_job_id is not None:
+    """The answer for a repeated ``requestId``: the original job, as it is now (with its
+    outputs once it has any, so a retry after success needs no second call)."""
+    views: tuple[dict[str, Any], ...] = ()
+    if job.cached_from_job_id is not None or job.status is JobStatus.SUCCEEDED:
         rows = await session.scalars(
             select(JobOutput).where(JobOutput.job_id == job.id).order_by(JobOutput.id)
         )
         views = tuple(_output_view(job.id, output) for output in rows.all())
+    if job.cached_from_job_id is not None:
         return AcceptedJob(job.id, "cache_hit", 0, outputs=views, http_status=200)
-    return AcceptedJob(job_id=job.id, status=job.status.value, eta_seconds=0)
+    return AcceptedJob(job_id=job.id, status=job.status.value, eta_seconds=0, outputs=views)
 
 
 def _digest(inputs: dict[str, Any]) -> str:

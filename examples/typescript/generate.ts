@@ -1,8 +1,8 @@
 /**
  * Generate an image with the TypeScript gRPC client, printing each progress event.
  *
- *   cd clients/typescript && npm ci && npm run build
- *   node dist/examples/typescript/generate.js [target] [outDir]
+ *   cd clients/typescript && npm ci
+ *   npm run example -- [target] [outDir]
  */
 import { GatewayClient, type JobEvent } from "../../clients/typescript/src";
 

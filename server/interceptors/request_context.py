@@ -168,8 +168,14 @@ async def _fail(
     await abort_with(context, error, scope)
 
 
+QUIET_METHOD_PREFIX = "/grpc.health.v1.Health/"
+"""Envoy health-checks every server each second: at INFO those lines would drown the log."""
+
+
 def _log_call(scope: CallScope, started: float) -> None:
-    log.info(
+    quiet = scope.method.startswith(QUIET_METHOD_PREFIX) and scope.outcome == "OK"
+    log.log(
+        logging.DEBUG if quiet else logging.INFO,
         "rpc",
         extra=log_fields(
             method=scope.method,

@@ -1,7 +1,8 @@
 """``comfyui-gateway dev`` as a newcomer runs it: everything up, supervised, stopped cleanly.
 
-The emulator listens on COMFYUI_URL's default address (127.0.0.1:8188) because no
-COMFYUI_URL is set — that is the behaviour under test.
+No COMFYUI_URL is set — that is the behaviour under test — so the emulator takes
+``dev``'s default ComfyUI address, moved by DEV_COMFYUI_URL to a free port (tests never
+bind 8188).
 """
 
 from __future__ import annotations
@@ -70,6 +71,7 @@ def dev(
         "GRPC_PORT": str(free_port()),
         "ENVOY_ADMIN_PORT": str(free_port()),
         "COMFYUI_EMULATOR_STEP_MS": "5",
+        "DEV_COMFYUI_URL": f"http://127.0.0.1:{free_port()}",
     }
     log = workdir / "dev.log"
     with log.open("wb") as sink:

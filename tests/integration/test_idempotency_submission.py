@@ -65,3 +65,14 @@ async def test_replay_of_a_cache_hit_answers_as_a_cache_hit(gateway_core: Gatewa
     assert hit.status == replay.status == "cache_hit"
     assert replay.job_id == hit.job_id and replay.outputs == hit.outputs
     assert (await gateway_core.job(hit.job_id)).status is JobStatus.SUCCEEDED
+
+
+async def test_replay_of_a_finished_job_returns_its_outputs(gateway_core: GatewayCore) -> None:
+    request = gateway_core.request(metadata={"requestId": "r-done"})
+    first = await gateway_core.submitter.submit(request, "alice")
+    assert first.outputs == ()
+    await gateway_core.run_queued()
+    replay = await gateway_core.submitter.submit(request, "alice")
+    assert (replay.job_id, replay.status, replay.http_status) == (first.job_id, "succeeded", 202)
+    assert replay.outputs and replay.outputs[0]["contentType"] == "image/png"
+    assert all(view["url"].startswith(f"/outputs/{first.job_id}/") for view in replay.outputs)

@@ -17,7 +17,6 @@ from comfyui_gateway.config import (
 
 DESCRIPTION_DEFAULTS = {
     "PORT": 3000,
-    "HOST": "0.0.0.0",
     "COMFYUI_TIMEOUT_MS": 300000,
     "JWT_SECRET": "",
     "REDIS_URL": "",
@@ -55,6 +54,7 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
             "STORAGE_PROVIDER",
             "WEBHOOK_ALLOWED_DOMAINS",
             "CORS_ORIGINS",
+            "HOST",
         }:
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
@@ -154,3 +154,22 @@ def test_comfyui_url_configured_sees_env_and_dotenv(
     assert not comfyui_url_configured(".env")
     monkeypatch.setenv("COMFYUI_URL", "http://gpu:8188")
     assert comfyui_url_configured(".env")
+
+
+@pytest.mark.parametrize(
+    ("variables", "host"),
+    [
+        ({}, "127.0.0.1"),  # auth off: every caller is admin, so loopback only
+        ({"HOST": ""}, "127.0.0.1"),
+        ({"API_KEYS": "k1:admin"}, "0.0.0.0"),
+        ({"JWT_SECRET": "s"}, "0.0.0.0"),
+        ({"HOST": "0.0.0.0"}, "0.0.0.0"),  # chosen explicitly: kept, auth or not
+        ({"HOST": "10.1.2.3", "API_KEYS": "k1:admin"}, "10.1.2.3"),
+    ],
+)
+def test_rest_binds_loopback_unless_auth_is_on_or_host_is_set(
+    monkeypatch: pytest.MonkeyPatch, variables: dict[str, str], host: str
+) -> None:
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    assert host == load_settings(None).HOST
