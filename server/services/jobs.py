@@ -38,6 +38,8 @@ def within_budget(messages: list[jobs_pb2.Job]) -> list[jobs_pb2.Job]:
         if total > PAGE_BUDGET_BYTES and index > 0:
             return messages[:index]
     return messages
+
+
 OUTPUT_ENCODINGS = ("", "base64")
 DEADLINE_MARGIN_S = 1.0
 """A gRPC caller's deadline minus this bounds the wait, so it still hears the 202."""
