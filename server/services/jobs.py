@@ -14,7 +14,7 @@ from comfyui_gateway.jobs.cancellation import JobCanceller
 from comfyui_gateway.jobs.submission import JobRequest, JobSubmitter
 from comfyui_gateway.jobs.watch import watch_job
 from comfyui_gateway.v1 import jobs_pb2, jobs_pb2_grpc
-from server.call_scope import current_caller, reply_with_status
+from server.call_scope import REQUEST_ID_KEY, current_caller, reply_with_status
 from server.convert import datetime_from, dict_from, timestamp_from
 from server.deps import ServerDeps
 from server.services.job_messages import event_message, job_message, output_from_view
@@ -38,6 +38,7 @@ class JobService(jobs_pb2_grpc.JobServiceServicer):
             callback_url=request.callback_url,
             metadata=dict_from(request.metadata) or {},
             priority=request.priority,
+            transport_request_id=_edge_request_id(context),
         )
         accepted = await self._submitter.submit(job_request, current_caller().subject)
         if accepted.http_status != 200:  # 202 queued; a cache hit is a plain 200
@@ -111,3 +112,11 @@ class JobService(jobs_pb2_grpc.JobServiceServicer):
             shutdown=self._deps.shutdown,
         ):
             yield event_message(event)
+
+
+def _edge_request_id(context: Any) -> str:
+    """The caller's or Envoy's ``x-request-id`` (the same on each of Envoy's retries)."""
+    for key, value in context.invocation_metadata() or ():
+        if key == REQUEST_ID_KEY and isinstance(value, str):
+            return value
+    return ""
