@@ -146,6 +146,10 @@ class Settings(BaseSettings):
     """Where ``dev`` looks for a running ComfyUI when COMFYUI_URL is not set: a
     ComfyUI-compatible server there is used; a free address gets the emulator; anything
     else there makes the emulator take a free port."""
+    EDGE_GRPC_PASSTHROUGH: bool = False
+    """Forward native gRPC (``/comfyui_gateway.*``, reflection, health) arriving on the
+    REST port to the server; off: those paths answer 404 there (gRPC clients use
+    GRPC_PORT)."""
 
     _process_privacy_secret: str = PrivateAttr(default="")
 

@@ -74,6 +74,24 @@ class JobRequest:
     callback_url: str = ""
     metadata: dict[str, Any] = field(default_factory=dict)
     priority: str = ""
+    transport_request_id: str = ""
+    """The edge's ``x-request-id`` when the call came through Envoy (retry-stable)."""
+
+    def idempotency_key(self) -> str | None:
+        """``metadata.requestId``, else the implicit key (see ``jobs.idempotency``)."""
+        explicit = idempotency.request_id_of(self.metadata)
+        if explicit is not None:
+            return explicit
+        fields = {
+            "workflowId": self.workflow_id,
+            "inputs": self.inputs,
+            "params": self.params,
+            "callbackUrl": self.callback_url,
+            "metadata": self.metadata,
+            "priority": self.priority,
+        }
+        digest = idempotency.request_digest(canonical_json(fields))
+        return idempotency.implicit_request_id(self.transport_request_id, digest)
 
     def parsed_priority(self) -> JobPriority:
         if not self.priority:
@@ -167,7 +185,7 @@ class JobSubmitter:
                 problems.raise_if_any("Invalid inputs")
             key = self._cache_key(workflow.id, workflow.version, prepared, request)
             hit = await cache_store.lookup(session, key) if key else None
-            request_id = idempotency.request_id_of(request.metadata)
+            request_id = request.idempotency_key()
             if request_id is not None:
                 original = await idempotency.original_job(session, owner, request_id)
                 if original is not None:

@@ -16,7 +16,7 @@ from comfyui_gateway.jobs.submission import AcceptedJob, JobRequest, JobSubmitte
 from comfyui_gateway.jobs.waiting import Preference, parse_prefer, wait_until_finished
 from comfyui_gateway.jobs.watch import watch_job
 from comfyui_gateway.v1 import jobs_pb2, jobs_pb2_grpc
-from server.call_scope import current_caller, reply_with_status
+from server.call_scope import REQUEST_ID_KEY, current_caller, reply_with_status
 from server.convert import datetime_from, dict_from, timestamp_from
 from server.deps import ServerDeps
 from server.services.job_messages import event_message, job_message, output_from_view
@@ -61,6 +61,7 @@ class JobService(jobs_pb2_grpc.JobServiceServicer):
             callback_url=request.callback_url,
             metadata=dict_from(request.metadata) or {},
             priority=request.priority,
+            transport_request_id=_edge_request_id(context),
         )
         encoding = request.output_encoding.lower()
         if encoding not in OUTPUT_ENCODINGS:
@@ -181,3 +182,11 @@ def _bounded_wait(wait_s: int, context: Any) -> float:
     if remaining is None:
         return float(wait_s)
     return max(0.0, min(float(wait_s), remaining - DEADLINE_MARGIN_S))
+
+
+def _edge_request_id(context: Any) -> str:
+    """The caller's or Envoy's ``x-request-id`` (the same on each of Envoy's retries)."""
+    for key, value in context.invocation_metadata() or ():
+        if key == REQUEST_ID_KEY and isinstance(value, str):
+            return value
+    return ""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 from comfyui_gateway.jobs.status import JobStatus
 from tests.delivery_helpers import GatewayCore
@@ -76,3 +77,43 @@ async def test_replay_of_a_finished_job_returns_its_outputs(gateway_core: Gatewa
     assert (replay.job_id, replay.status, replay.http_status) == (first.job_id, "succeeded", 202)
     assert replay.outputs and replay.outputs[0]["contentType"] == "image/png"
     assert all(view["url"].startswith(f"/outputs/{first.job_id}/") for view in replay.outputs)
+
+
+async def test_edge_request_id_keys_a_creation_without_request_id(
+    gateway_core: GatewayCore,
+) -> None:
+    """Envoy resends one x-request-id on each retry: a resend after a reset is no new job."""
+    request = dataclasses.replace(
+        gateway_core.request(inputs={"seed": -1}), transport_request_id="envoy-rid-1"
+    )
+    first = await gateway_core.submitter.submit(request, "alice")
+    retried = await gateway_core.submitter.submit(request, "alice")
+    assert retried.job_id == first.job_id
+    assert await gateway_core.count_jobs() == 1
+    assert (await gateway_core.job(first.job_id)).request_id is None  # the caller gave none
+
+
+async def test_reused_edge_request_id_with_another_body_is_another_job(
+    gateway_core: GatewayCore,
+) -> None:
+    first = await gateway_core.submitter.submit(
+        dataclasses.replace(
+            gateway_core.request(inputs={"seed": 1}), transport_request_id="reused"
+        ),
+        "alice",
+    )
+    second = await gateway_core.submitter.submit(
+        dataclasses.replace(
+            gateway_core.request(inputs={"seed": 2}), transport_request_id="reused"
+        ),
+        "alice",
+    )
+    explicit = await gateway_core.submitter.submit(
+        dataclasses.replace(
+            gateway_core.request(inputs={"seed": 1}, metadata={"requestId": "mine"}),
+            transport_request_id="reused",
+        ),
+        "alice",
+    )
+    assert len({first.job_id, second.job_id, explicit.job_id}) == 3
+    assert await gateway_core.count_jobs() == 3
