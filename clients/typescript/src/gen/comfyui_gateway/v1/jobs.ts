@@ -20,6 +20,7 @@ import {
   type ServiceError,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
+import { Empty } from "../../google/protobuf/empty";
 import { Struct } from "../../google/protobuf/struct";
 import { Timestamp } from "../../google/protobuf/timestamp";
 import { JobError, Output, Timing } from "./common";
@@ -27,6 +28,14 @@ import { JobError, Output, Timing } from "./common";
 export const protobufPackage = "comfyui_gateway.v1";
 
 export const protobufFileName = "comfyui_gateway/v1/jobs.proto";
+
+/** The file format stored outputs are converted to. */
+export interface OutputFormat {
+  /** "png", "jpg" (alias "jpeg") or "webp". */
+  format: string;
+  /** 1-100 for jpg and webp; 0 or unset: the encoder's default (90). */
+  quality: number;
+}
 
 export interface CreateJobRequest {
   workflowId: string;
@@ -39,6 +48,12 @@ export interface CreateJobRequest {
     | undefined;
   /** "high", "normal" (default) or "low". */
   priority: string;
+  /** Convert still images before they are stored; unset keeps ComfyUI's format. */
+  outputFormat:
+    | OutputFormat
+    | undefined;
+  /** Stream live "preview" events (small JPEG frames) while the sampler runs. */
+  previews: boolean;
 }
 
 export interface CreateJobResponse {
@@ -72,6 +87,9 @@ export interface Job {
   attempt: number;
   /** Position among queued jobs of the same or higher priority; 0 when not queued. */
   queuePosition: number;
+  /** As requested; unset when outputs keep ComfyUI's format. */
+  outputFormat: OutputFormat | undefined;
+  previews: boolean;
 }
 
 export interface GetJobRequest {
@@ -121,13 +139,17 @@ export interface JobLogs {
   logs: LogEntry[];
 }
 
+export interface DeleteJobRequest {
+  jobId: string;
+}
+
 export interface WatchJobRequest {
   jobId: string;
 }
 
 /** One event of a job's progress stream. */
 export interface JobEvent {
-  /** snapshot | status | progress | node | output | terminal */
+  /** snapshot | status | progress | node | output | preview | terminal */
   type: string;
   jobId: string;
   status: string;
@@ -145,10 +167,115 @@ export interface JobEvent {
   error: JobError | undefined;
   timestamp: Date | undefined;
   message: string;
+  /** Set on preview events (with node and step): the latest sampler frame. */
+  preview: PreviewFrame | undefined;
 }
 
+/** One small live preview frame (base64 in JSON). */
+export interface PreviewFrame {
+  /** "image/jpeg" or "image/webp". */
+  contentType: string;
+  data: Buffer;
+  width: number;
+  height: number;
+}
+
+function createBaseOutputFormat(): OutputFormat {
+  return { format: "", quality: 0 };
+}
+
+export const OutputFormat: MessageFns<OutputFormat> = {
+  encode(message: OutputFormat, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.format !== "") {
+      writer.uint32(10).string(message.format);
+    }
+    if (message.quality !== 0) {
+      writer.uint32(16).int32(message.quality);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): OutputFormat {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseOutputFormat();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.format = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.quality = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): OutputFormat {
+    return {
+      format: isSet(object.format) ? globalThis.String(object.format) : "",
+      quality: isSet(object.quality) ? globalThis.Number(object.quality) : 0,
+    };
+  },
+
+  toJSON(message: OutputFormat): unknown {
+    const obj: any = {};
+    if (message.format !== "") {
+      obj.format = message.format;
+    }
+    if (message.quality !== 0) {
+      obj.quality = Math.round(message.quality);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<OutputFormat>, I>>(base?: I): OutputFormat {
+    return OutputFormat.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<OutputFormat>, I>>(object: I): OutputFormat {
+    const message = createBaseOutputFormat();
+    message.format = object.format ?? "";
+    message.quality = object.quality ?? 0;
+    return message;
+  },
+};
+
 function createBaseCreateJobRequest(): CreateJobRequest {
-  return { workflowId: "", inputs: undefined, params: undefined, callbackUrl: "", metadata: undefined, priority: "" };
+  return {
+    workflowId: "",
+    inputs: undefined,
+    params: undefined,
+    callbackUrl: "",
+    metadata: undefined,
+    priority: "",
+    outputFormat: undefined,
+    previews: false,
+  };
 }
 
 export const CreateJobRequest: MessageFns<CreateJobRequest> = {
@@ -170,6 +297,12 @@ export const CreateJobRequest: MessageFns<CreateJobRequest> = {
     }
     if (message.priority !== "") {
       writer.uint32(50).string(message.priority);
+    }
+    if (message.outputFormat !== undefined) {
+      OutputFormat.encode(message.outputFormat, writer.uint32(58).fork()).join();
+    }
+    if (message.previews !== false) {
+      writer.uint32(64).bool(message.previews);
     }
     return writer;
   },
@@ -235,6 +368,22 @@ export const CreateJobRequest: MessageFns<CreateJobRequest> = {
             message.priority = reader.string();
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.outputFormat = OutputFormat.decode(reader, reader.uint32());
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.previews = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -263,6 +412,12 @@ export const CreateJobRequest: MessageFns<CreateJobRequest> = {
         : "",
       metadata: isObject(object.metadata) ? object.metadata : undefined,
       priority: isSet(object.priority) ? globalThis.String(object.priority) : "",
+      outputFormat: isSet(object.outputFormat)
+        ? OutputFormat.fromJSON(object.outputFormat)
+        : isSet(object.output_format)
+        ? OutputFormat.fromJSON(object.output_format)
+        : undefined,
+      previews: isSet(object.previews) ? globalThis.Boolean(object.previews) : false,
     };
   },
 
@@ -286,6 +441,12 @@ export const CreateJobRequest: MessageFns<CreateJobRequest> = {
     if (message.priority !== "") {
       obj.priority = message.priority;
     }
+    if (message.outputFormat !== undefined) {
+      obj.outputFormat = OutputFormat.toJSON(message.outputFormat);
+    }
+    if (message.previews !== false) {
+      obj.previews = message.previews;
+    }
     return obj;
   },
 
@@ -300,6 +461,10 @@ export const CreateJobRequest: MessageFns<CreateJobRequest> = {
     message.callbackUrl = object.callbackUrl ?? "";
     message.metadata = object.metadata ?? undefined;
     message.priority = object.priority ?? "";
+    message.outputFormat = (object.outputFormat !== undefined && object.outputFormat !== null)
+      ? OutputFormat.fromPartial(object.outputFormat)
+      : undefined;
+    message.previews = object.previews ?? false;
     return message;
   },
 };
@@ -465,6 +630,8 @@ function createBaseJob(): Job {
     inputs: undefined,
     attempt: 0,
     queuePosition: 0,
+    outputFormat: undefined,
+    previews: false,
   };
 }
 
@@ -505,6 +672,12 @@ export const Job: MessageFns<Job> = {
     }
     if (message.queuePosition !== 0) {
       writer.uint32(96).int32(message.queuePosition);
+    }
+    if (message.outputFormat !== undefined) {
+      OutputFormat.encode(message.outputFormat, writer.uint32(106).fork()).join();
+    }
+    if (message.previews !== false) {
+      writer.uint32(112).bool(message.previews);
     }
     return writer;
   },
@@ -618,6 +791,22 @@ export const Job: MessageFns<Job> = {
             message.queuePosition = reader.int32();
             continue;
           }
+          case 13: {
+            if (tag !== 106) {
+              break;
+            }
+
+            message.outputFormat = OutputFormat.decode(reader, reader.uint32());
+            continue;
+          }
+          case 14: {
+            if (tag !== 112) {
+              break;
+            }
+
+            message.previews = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -656,6 +845,12 @@ export const Job: MessageFns<Job> = {
         : isSet(object.queue_position)
         ? globalThis.Number(object.queue_position)
         : 0,
+      outputFormat: isSet(object.outputFormat)
+        ? OutputFormat.fromJSON(object.outputFormat)
+        : isSet(object.output_format)
+        ? OutputFormat.fromJSON(object.output_format)
+        : undefined,
+      previews: isSet(object.previews) ? globalThis.Boolean(object.previews) : false,
     };
   },
 
@@ -697,6 +892,12 @@ export const Job: MessageFns<Job> = {
     if (message.queuePosition !== 0) {
       obj.queuePosition = Math.round(message.queuePosition);
     }
+    if (message.outputFormat !== undefined) {
+      obj.outputFormat = OutputFormat.toJSON(message.outputFormat);
+    }
+    if (message.previews !== false) {
+      obj.previews = message.previews;
+    }
     return obj;
   },
 
@@ -721,6 +922,10 @@ export const Job: MessageFns<Job> = {
     message.inputs = object.inputs ?? undefined;
     message.attempt = object.attempt ?? 0;
     message.queuePosition = object.queuePosition ?? 0;
+    message.outputFormat = (object.outputFormat !== undefined && object.outputFormat !== null)
+      ? OutputFormat.fromPartial(object.outputFormat)
+      : undefined;
+    message.previews = object.previews ?? false;
     return message;
   },
 };
@@ -1477,6 +1682,79 @@ export const JobLogs: MessageFns<JobLogs> = {
   },
 };
 
+function createBaseDeleteJobRequest(): DeleteJobRequest {
+  return { jobId: "" };
+}
+
+export const DeleteJobRequest: MessageFns<DeleteJobRequest> = {
+  encode(message: DeleteJobRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.jobId !== "") {
+      writer.uint32(10).string(message.jobId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeleteJobRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeleteJobRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.jobId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DeleteJobRequest {
+    return {
+      jobId: isSet(object.jobId)
+        ? globalThis.String(object.jobId)
+        : isSet(object.job_id)
+        ? globalThis.String(object.job_id)
+        : "",
+    };
+  },
+
+  toJSON(message: DeleteJobRequest): unknown {
+    const obj: any = {};
+    if (message.jobId !== "") {
+      obj.jobId = message.jobId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DeleteJobRequest>, I>>(base?: I): DeleteJobRequest {
+    return DeleteJobRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DeleteJobRequest>, I>>(object: I): DeleteJobRequest {
+    const message = createBaseDeleteJobRequest();
+    message.jobId = object.jobId ?? "";
+    return message;
+  },
+};
+
 function createBaseWatchJobRequest(): WatchJobRequest {
   return { jobId: "" };
 }
@@ -1565,6 +1843,7 @@ function createBaseJobEvent(): JobEvent {
     error: undefined,
     timestamp: undefined,
     message: "",
+    preview: undefined,
   };
 }
 
@@ -1608,6 +1887,9 @@ export const JobEvent: MessageFns<JobEvent> = {
     }
     if (message.message !== "") {
       writer.uint32(106).string(message.message);
+    }
+    if (message.preview !== undefined) {
+      PreviewFrame.encode(message.preview, writer.uint32(114).fork()).join();
     }
     return writer;
   },
@@ -1729,6 +2011,14 @@ export const JobEvent: MessageFns<JobEvent> = {
             message.message = reader.string();
             continue;
           }
+          case 14: {
+            if (tag !== 114) {
+              break;
+            }
+
+            message.preview = PreviewFrame.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1774,6 +2064,7 @@ export const JobEvent: MessageFns<JobEvent> = {
       error: isSet(object.error) ? JobError.fromJSON(object.error) : undefined,
       timestamp: isSet(object.timestamp) ? fromJsonTimestamp(object.timestamp) : undefined,
       message: isSet(object.message) ? globalThis.String(object.message) : "",
+      preview: isSet(object.preview) ? PreviewFrame.fromJSON(object.preview) : undefined,
     };
   },
 
@@ -1818,6 +2109,9 @@ export const JobEvent: MessageFns<JobEvent> = {
     if (message.message !== "") {
       obj.message = message.message;
     }
+    if (message.preview !== undefined) {
+      obj.preview = PreviewFrame.toJSON(message.preview);
+    }
     return obj;
   },
 
@@ -1841,6 +2135,130 @@ export const JobEvent: MessageFns<JobEvent> = {
       : undefined;
     message.timestamp = object.timestamp ?? undefined;
     message.message = object.message ?? "";
+    message.preview = (object.preview !== undefined && object.preview !== null)
+      ? PreviewFrame.fromPartial(object.preview)
+      : undefined;
+    return message;
+  },
+};
+
+function createBasePreviewFrame(): PreviewFrame {
+  return { contentType: "", data: Buffer.alloc(0), width: 0, height: 0 };
+}
+
+export const PreviewFrame: MessageFns<PreviewFrame> = {
+  encode(message: PreviewFrame, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.contentType !== "") {
+      writer.uint32(10).string(message.contentType);
+    }
+    if (message.data.length !== 0) {
+      writer.uint32(18).bytes(message.data);
+    }
+    if (message.width !== 0) {
+      writer.uint32(24).int32(message.width);
+    }
+    if (message.height !== 0) {
+      writer.uint32(32).int32(message.height);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PreviewFrame {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePreviewFrame();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.contentType = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.data = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.width = reader.int32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.height = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PreviewFrame {
+    return {
+      contentType: isSet(object.contentType)
+        ? globalThis.String(object.contentType)
+        : isSet(object.content_type)
+        ? globalThis.String(object.content_type)
+        : "",
+      data: isSet(object.data) ? Buffer.from(bytesFromBase64(object.data)) : Buffer.alloc(0),
+      width: isSet(object.width) ? globalThis.Number(object.width) : 0,
+      height: isSet(object.height) ? globalThis.Number(object.height) : 0,
+    };
+  },
+
+  toJSON(message: PreviewFrame): unknown {
+    const obj: any = {};
+    if (message.contentType !== "") {
+      obj.contentType = message.contentType;
+    }
+    if (message.data.length !== 0) {
+      obj.data = base64FromBytes(message.data);
+    }
+    if (message.width !== 0) {
+      obj.width = Math.round(message.width);
+    }
+    if (message.height !== 0) {
+      obj.height = Math.round(message.height);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PreviewFrame>, I>>(base?: I): PreviewFrame {
+    return PreviewFrame.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PreviewFrame>, I>>(object: I): PreviewFrame {
+    const message = createBasePreviewFrame();
+    message.contentType = object.contentType ?? "";
+    message.data = object.data ?? Buffer.alloc(0);
+    message.width = object.width ?? 0;
+    message.height = object.height ?? 0;
     return message;
   },
 };
@@ -1910,6 +2328,19 @@ export const JobServiceService = {
     responseSerialize: (value: JobEvent): Buffer => Buffer.from(JobEvent.encode(value).finish()),
     responseDeserialize: (value: Buffer): JobEvent => JobEvent.decode(value),
   },
+  /**
+   * Removes a finished job with its outputs' files, logs and deliveries (REST: 204).
+   * The owner or an admin; a queued or running job answers 409 (cancel it first).
+   */
+  deleteJob: {
+    path: "/comfyui_gateway.v1.JobService/DeleteJob" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: DeleteJobRequest): Buffer => Buffer.from(DeleteJobRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): DeleteJobRequest => DeleteJobRequest.decode(value),
+    responseSerialize: (value: Empty): Buffer => Buffer.from(Empty.encode(value).finish()),
+    responseDeserialize: (value: Buffer): Empty => Empty.decode(value),
+  },
 } as const;
 
 export interface JobServiceServer extends UntypedServiceImplementation {
@@ -1928,6 +2359,11 @@ export interface JobServiceServer extends UntypedServiceImplementation {
    * REST: server-sent events at GET /jobs/{jobId}/events.
    */
   watchJob: handleServerStreamingCall<WatchJobRequest, JobEvent>;
+  /**
+   * Removes a finished job with its outputs' files, logs and deliveries (REST: 204).
+   * The owner or an admin; a queued or running job answers 409 (cancel it first).
+   */
+  deleteJob: handleUnaryCall<DeleteJobRequest, Empty>;
 }
 
 export interface JobServiceClient extends Client {
@@ -2018,6 +2454,25 @@ export interface JobServiceClient extends Client {
     metadata?: Metadata,
     options?: Partial<CallOptions>,
   ): ClientReadableStream<JobEvent>;
+  /**
+   * Removes a finished job with its outputs' files, logs and deliveries (REST: 204).
+   * The owner or an admin; a queued or running job answers 409 (cancel it first).
+   */
+  deleteJob(
+    request: DeleteJobRequest,
+    callback: (error: ServiceError | null, response: Empty) => void,
+  ): ClientUnaryCall;
+  deleteJob(
+    request: DeleteJobRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: Empty) => void,
+  ): ClientUnaryCall;
+  deleteJob(
+    request: DeleteJobRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: Empty) => void,
+  ): ClientUnaryCall;
 }
 
 export const JobServiceClient = makeGenericClientConstructor(
@@ -2028,6 +2483,14 @@ export const JobServiceClient = makeGenericClientConstructor(
   service: typeof JobServiceService;
   serviceName: string;
 };
+
+function bytesFromBase64(b64: string): Uint8Array {
+  return Uint8Array.from(globalThis.Buffer.from(b64, "base64"));
+}
+
+function base64FromBytes(arr: Uint8Array): string {
+  return globalThis.Buffer.from(arr).toString("base64");
+}
 
 function floatToJson(value: number | null | undefined): number | string | null | undefined {
   return typeof value === "number" && !globalThis.Number.isFinite(value) ? globalThis.String(value) : value;
