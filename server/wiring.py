@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from comfyui_gateway.jobs.cancellation import JobCanceller
+from comfyui_gateway.jobs.deletion import JobDeleter
 from comfyui_gateway.jobs.submission import JobSubmitter, SubmissionOptions
 from comfyui_gateway.metrics import MetricSources
 from comfyui_gateway.privacy import Privacy
@@ -35,6 +36,7 @@ def build_services(deps: ServerDeps) -> Services:
                 ),
             ),
             JobCanceller(deps.sessions, deps.queue, deps.bus),
+            JobDeleter(deps.sessions, deps.storage),
         ),
         outputs=OutputService(deps, deps.storage),
         audit=AuditService(deps),

@@ -40,6 +40,7 @@ from comfyui_gateway.jobs import idempotency
 from comfyui_gateway.jobs.priority import JobPriority
 from comfyui_gateway.jobs.status import JobStatus
 from comfyui_gateway.jobs.views import output_url
+from comfyui_gateway.outputs.formats import OutputFormat
 from comfyui_gateway.privacy import Privacy
 from comfyui_gateway.tracing import child_span, current_traceparent, set_attributes
 from comfyui_gateway.webhooks.outbox import add_first_attempt
@@ -62,6 +63,9 @@ class JobRequest:
     callback_url: str = ""
     metadata: dict[str, Any] = field(default_factory=dict)
     priority: str = ""
+    output_format: OutputFormat | None = None
+    """Already validated (``outputs.formats.parse_output_format``)."""
+    previews: bool = False
 
     def parsed_priority(self) -> JobPriority:
         if not self.priority:
@@ -151,6 +155,8 @@ class JobSubmitter:
                 queued_at=utcnow(),
                 cache_key=key,
                 traceparent=current_traceparent(),
+                output_format=_format_record(request),
+                previews=request.previews,
             )
             outputs = _serve_from_cache(job, hit) if hit is not None else []
             try:
@@ -183,6 +189,7 @@ class JobSubmitter:
             request.params,
             checkpoint_names(prepared.graph),
             workflow_version=version,
+            output_format=_format_record(request),
         )
 
     async def _store(
@@ -214,6 +221,10 @@ class JobSubmitter:
                 await self._queue.enqueue(job_id, priority)
         except Exception:  # the row is committed: the reconciler will enqueue it again
             log.exception("enqueue failed; the reconciler will retry", extra={"jobId": job_id})
+
+
+def _format_record(request: JobRequest) -> dict[str, Any] | None:
+    return request.output_format.to_record() if request.output_format is not None else None
 
 
 def _request_id(metadata: dict[str, Any]) -> str | None:

@@ -101,13 +101,19 @@ async def watch_job(
 
 
 def conflate(events: list[JobEvent]) -> list[JobEvent]:
-    """Drop progress steps superseded by a later step of the same node in the same batch.
+    """Drop progress steps superseded by a later step of the same node in the same batch,
+    and every preview frame but the batch's last.
 
     A watcher that keeps up gets every event; one that lags (a slow client, thousands of
-    watchers) gets the latest step instead of a backlog of stale ones.
+    watchers) gets the latest step and the latest frame instead of a backlog of stale ones.
     """
+    last_preview = max(
+        (i for i, event in enumerate(events) if event.type is EventType.PREVIEW), default=-1
+    )
     kept: list[JobEvent] = []
-    for event in events:
+    for index, event in enumerate(events):
+        if event.type is EventType.PREVIEW and index != last_preview:
+            continue
         if kept and _supersedes(event, kept[-1]):
             kept[-1] = event
         else:

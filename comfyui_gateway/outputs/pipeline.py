@@ -18,7 +18,7 @@ import asyncio
 import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, Any
 
 from comfyui_gateway.outputs.convert import convert_image, still_image_format
 from comfyui_gateway.outputs.formats import PILLOW_FORMATS, OutputFormat
@@ -36,6 +36,11 @@ class OutputPolicy:
     @property
     def is_noop(self) -> bool:
         return self.target is None and not self.strip
+
+
+def job_policy(output_format: dict[str, Any] | None, *, strip: bool) -> OutputPolicy:
+    """The policy for a job's stored outputs (its ``output_format`` column, the setting)."""
+    return OutputPolicy(target=OutputFormat.from_record(output_format), strip=strip)
 
 
 @dataclass(slots=True)
