@@ -214,11 +214,14 @@ class _JobExecution:
         frame = await asyncio.to_thread(shrink_preview, event.data)
         if frame is None:
             return
+        step, total = self._step
+        if event.ahead_of_progress:  # this frame's own progress message comes next
+            step = min(step + 1, total) if total else step + 1
         await self._publish(
             EventType.PREVIEW,
             node=event.node or "",
-            step=self._step[0],
-            max_steps=self._step[1],
+            step=step,
+            max_steps=total,
             preview={
                 "contentType": frame.content_type,
                 "data": base64.b64encode(frame.data).decode("ascii"),
