@@ -114,8 +114,16 @@ def conflate(events: list[JobEvent]) -> list[JobEvent]:
     for index, event in enumerate(events):
         if event.type is EventType.PREVIEW and index != last_preview:
             continue
-        if kept and _supersedes(event, kept[-1]):
-            kept[-1] = event
+        # A step supersedes the latest kept step of its node even across the kept frame.
+        last = len(kept) - 1
+        if (
+            last >= 0
+            and kept[last].type is EventType.PREVIEW
+            and event.type is not EventType.PREVIEW
+        ):
+            last -= 1
+        if last >= 0 and _supersedes(event, kept[last]):
+            kept[last] = event
         else:
             kept.append(event)
     return kept
