@@ -111,8 +111,24 @@ func wrap(err error, trailer metadata.MD) error {
 	return result
 }
 
+// SubmitOption sets an optional field of a job request (see WithOutputFormat, WithPreviews).
+type SubmitOption func(*gatewayv1.CreateJobRequest)
+
+// WithOutputFormat converts the job's stored outputs: "png", "jpg" or "webp", quality
+// 1-100 (0: the gateway's default).
+func WithOutputFormat(format string, quality int32) SubmitOption {
+	return func(request *gatewayv1.CreateJobRequest) {
+		request.OutputFormat = &gatewayv1.OutputFormat{Format: format, Quality: quality}
+	}
+}
+
+// WithPreviews adds live "preview" events (small JPEG frames) to the progress stream.
+func WithPreviews() SubmitOption {
+	return func(request *gatewayv1.CreateJobRequest) { request.Previews = true }
+}
+
 // Submit queues a job with a fresh metadata.requestId, so a retry never runs it twice.
-func (c *Client) Submit(ctx context.Context, workflowID string, inputs map[string]any) (*gatewayv1.CreateJobResponse, error) {
+func (c *Client) Submit(ctx context.Context, workflowID string, inputs map[string]any, options ...SubmitOption) (*gatewayv1.CreateJobResponse, error) {
 	in, err := structpb.NewStruct(inputs)
 	if err != nil {
 		return nil, err
@@ -122,17 +138,19 @@ func (c *Client) Submit(ctx context.Context, workflowID string, inputs map[strin
 		return nil, err
 	}
 	meta, _ := structpb.NewStruct(map[string]any{"requestId": hex.EncodeToString(id)})
+	request := &gatewayv1.CreateJobRequest{WorkflowId: workflowID, Inputs: in, Metadata: meta}
+	for _, option := range options {
+		option(request)
+	}
 	var trailer metadata.MD
-	response, err := c.Jobs.CreateJob(c.Context(ctx), &gatewayv1.CreateJobRequest{
-		WorkflowId: workflowID, Inputs: in, Metadata: meta,
-	}, grpc.Trailer(&trailer))
+	response, err := c.Jobs.CreateJob(c.Context(ctx), request, grpc.Trailer(&trailer))
 	return response, wrap(err, trailer)
 }
 
 // Generate submits a job, calls onEvent for each event of its progress stream, and
 // returns the finished job; a failed or cancelled job is an *Error with its code.
-func (c *Client) Generate(ctx context.Context, workflowID string, inputs map[string]any, onEvent func(*gatewayv1.JobEvent)) (*gatewayv1.Job, error) {
-	created, err := c.Submit(ctx, workflowID, inputs)
+func (c *Client) Generate(ctx context.Context, workflowID string, inputs map[string]any, onEvent func(*gatewayv1.JobEvent), options ...SubmitOption) (*gatewayv1.Job, error) {
+	created, err := c.Submit(ctx, workflowID, inputs, options...)
 	if err != nil {
 		return nil, err
 	}
