@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
-from aiohttp import BodyPartReader, web
-from PIL import Image
+from aiohttp import web
+from PIL import Image, PngImagePlugin
 
 from comfyui_emulator.api_prompt import STATE
 from comfyui_emulator.storage import Storage, content_type_for
+
+log = logging.getLogger("comfyui_emulator")
 
 
 def _locate(storage: Storage, query: Mapping[str, str]) -> str | int:
@@ -78,66 +80,78 @@ async def view(request: web.Request) -> web.StreamResponse:
     )
 
 
-async def _form(request: web.Request) -> dict[str, Any]:
-    """The multipart fields: files as (filename, bytes), others as text."""
-    fields: dict[str, Any] = {}
-    reader = await request.multipart()
-    while (part := await reader.next()) is not None:
-        if not isinstance(part, BodyPartReader) or part.name is None:
-            continue
-        if part.filename is not None:
-            fields[part.name] = (part.filename, bytes(await part.read()))
-        else:
-            fields[part.name] = await part.text()
-    return fields
+def _server_error() -> web.Response:
+    return web.Response(status=500, text="500 Internal Server Error", content_type="text/plain")
 
 
 async def _upload(request: web.Request, mask: bool) -> web.Response:
+    """ComfyUI's ``image_upload``, status for status (see comfyui-protocol.md)."""
     storage = request.app[STATE].storage
-    try:
-        post = await _form(request)
-    except (AssertionError, ValueError):
-        return web.Response(status=400)
+    post = await request.post()  # not a form: no fields, so the 400 below
     image = post.get("image")
-    if not isinstance(image, tuple) or not image[0]:
+    if image is None:
         return web.Response(status=400)
-    filename, data = image
+    if not isinstance(image, web.FileField):
+        return _server_error()  # a plain field (or an empty file name) has no .file
+    kind = post.get("type")
+    kind = "input" if kind is None else str(kind)
+    upload_dir = storage.directory(kind)
+    filename = image.filename
+    if upload_dir is None:
+        return _server_error()  # ComfyUI's get_dir_by_type fails on an unknown type
+    data = image.file.read()
     subfolder = str(post.get("subfolder", ""))
-    overwrite = str(post.get("overwrite", "")) in ("true", "1")
-    if mask:
-        try:
-            data = _apply_mask(
-                storage.directory, json.loads(str(post.get("original_ref", ""))), data
-            )
-        except (OSError, ValueError, KeyError, TypeError):
-            return web.Response(status=400)
-    target = storage.upload_target(post.get("type"), subfolder, filename, data, overwrite)
+    overwrite = str(post.get("overwrite")) in ("true", "1")
+    target = storage.upload_target(upload_dir, subfolder, filename, data, overwrite)
     if target is None:
         return web.Response(status=400)
-    path, name, kind, duplicate = target
+    path, name, duplicate = target
     if not duplicate:
-        _write(path, data)
+        try:
+            if mask:
+                _save_masked(storage, str(post.get("original_ref")), data, path)
+            else:
+                _write(path, data)
+        except (OSError, ValueError, TypeError, KeyError, AttributeError):
+            log.exception("upload failed")
+            return _server_error()
     return web.json_response({"name": name, "subfolder": subfolder, "type": kind})
-
-
-def _apply_mask(directory: Any, ref: dict[str, Any], mask_data: bytes) -> bytes:
-    """ComfyUI's mask upload: the original picture with the mask's alpha put in."""
-    folder = directory(ref.get("type", "input"))
-    if folder is None or ".." in str(ref["filename"]):
-        raise ValueError("bad original_ref")
-    path = os.path.join(
-        folder, os.path.normpath(str(ref.get("subfolder", ""))), str(ref["filename"])
-    )
-    with Image.open(path) as original, Image.open(io.BytesIO(mask_data)) as mask:
-        merged = original.convert("RGBA")
-        merged.putalpha(mask.convert("RGBA").getchannel("A").resize(merged.size))
-    buffer = io.BytesIO()
-    merged.save(buffer, format="PNG", compress_level=4)
-    return buffer.getvalue()
 
 
 def _write(path: str, data: bytes) -> None:
     Path(path).write_bytes(data)
+
+
+def _save_masked(storage: Storage, original_ref: str, mask_data: bytes, path: str) -> None:
+    """``/upload/mask``: the original picture with the mask's alpha, saved at ``path``.
+
+    As ComfyUI: a bad or missing original writes nothing (the answer is still 200),
+    a missing or non-JSON ``original_ref`` or a size mismatch raises (a 500).
+    """
+    ref = json.loads(original_ref)
+    filename, folder = storage.annotated(str(ref["filename"]))
+    if not filename or filename[0] == "/" or ".." in filename:
+        return
+    if folder is None:
+        folder = storage.directory(ref.get("type", "output"))
+    if folder is None:
+        return
+    subfolder = str(ref.get("subfolder", ""))
+    if subfolder:
+        full = os.path.join(folder, subfolder)
+        if os.path.commonpath((os.path.abspath(full), folder)) != folder:
+            return
+        folder = full
+    original_path = os.path.join(folder, filename)
+    if not os.path.isfile(original_path):
+        return
+    with Image.open(original_path) as original, Image.open(io.BytesIO(mask_data)) as mask:
+        metadata = PngImagePlugin.PngInfo()
+        for key, value in getattr(original, "text", {}).items():
+            metadata.add_text(key, value)
+        merged = original.convert("RGBA")
+        merged.putalpha(mask.convert("RGBA").getchannel("A"))
+    merged.save(path, compress_level=4, pnginfo=metadata)
 
 
 async def upload_image(request: web.Request) -> web.Response:

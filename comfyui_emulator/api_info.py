@@ -15,6 +15,32 @@ COMFYUI_VERSION = "0.3.64"
 VRAM_TOTAL = 8_589_934_592  # an 8 GiB card
 
 
+INDEX_HTML = b"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="UTF-8">
+<title>ComfyUI</title>
+</head>
+<body>
+<p>ComfyUI emulator (emulating ComfyUI 0.3.64): the API is served here, there is no web UI.</p>
+</body>
+</html>
+"""
+
+
+async def index(request: web.Request) -> web.Response:
+    """``GET /``: ComfyUI serves its frontend's index.html, which peers use as a ping."""
+    return web.Response(
+        body=INDEX_HTML,
+        headers={
+            "Content-Type": "text/html",
+            "Cache-Control": "no-cache",
+            "Pragma": "no-cache",
+            "Expires": "0",
+        },
+    )
+
+
 async def system_stats(request: web.Request) -> web.Response:
     config = request.app[STATE].config
     return web.json_response(
@@ -76,7 +102,17 @@ async def embeddings(request: web.Request) -> web.Response:
     return web.json_response([])
 
 
+async def emulator_models(request: web.Request) -> web.Response:
+    """Emulator only (a real ComfyUI has no such route): which checkpoints are resident
+    and every load paid so far, so benchmarks can count model switches."""
+    executor = request.app[STATE].executor
+    return web.json_response({"resident": executor.resident, "loads": executor.loads})
+
+
 def add_routes(routes: web.RouteTableDef, prefix: str) -> None:
+    if prefix == "":
+        routes.get("/")(index)
+        routes.get("/emulator/models")(emulator_models)
     routes.get(f"{prefix}/system_stats")(system_stats)
     routes.get(f"{prefix}/object_info")(object_info)
     routes.get(f"{prefix}/object_info/{{node_class}}")(object_info_class)

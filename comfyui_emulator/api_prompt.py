@@ -141,8 +141,10 @@ async def post_free(request: web.Request) -> web.Response:
     body = await _json(request)
     if body is None:
         return _server_error()
-    if isinstance(body, dict) and (body.get("free_memory") or body.get("unload_models")):
-        request.app[STATE].executor.free()
+    if isinstance(body, dict):
+        request.app[STATE].executor.free(
+            bool(body.get("unload_models", False)), bool(body.get("free_memory", False))
+        )
     return web.Response(status=200)
 
 

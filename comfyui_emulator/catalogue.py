@@ -25,6 +25,7 @@ MODEL_INPUTS: dict[tuple[str, str], str] = {
     ("UpscaleModelLoader", "model_name"): "upscale_models",
     ("VAELoader", "vae_name"): "vae",
     ("LoadImage", "image"): "input",
+    ("LoadImageMask", "image"): "input_all",
 }
 
 #: The folder names ``GET /models`` lists on ComfyUI 0.3.64.
@@ -77,12 +78,20 @@ def model_files(config: EmulatorConfig, folder: str) -> list[str] | None:
 class Catalogue:
     """Object-info lookups for validation, execution and ``GET /object_info``.
 
-    Usage: ``Catalogue(config, list_inputs).object_info()``.
+    Usage: ``Catalogue(config, list_inputs, list_all_inputs).object_info()``:
+    ``list_inputs`` gives the image files LoadImage lists, ``list_all_inputs`` every file
+    at the top of input/ (what LoadImageMask lists).
     """
 
-    def __init__(self, config: EmulatorConfig, list_inputs: Callable[[], list[str]]) -> None:
+    def __init__(
+        self,
+        config: EmulatorConfig,
+        list_inputs: Callable[[], list[str]],
+        list_all_inputs: Callable[[], list[str]] | None = None,
+    ) -> None:
         self._config = config
         self._list_inputs = list_inputs
+        self._list_all_inputs = list_all_inputs or list_inputs
 
     def has(self, class_type: str) -> bool:
         return class_type in _load()
@@ -118,4 +127,6 @@ class Catalogue:
     def _files(self, folder: str) -> list[str]:
         if folder == "input":
             return self._list_inputs()
+        if folder == "input_all":
+            return self._list_all_inputs()
         return model_files(self._config, folder) or []

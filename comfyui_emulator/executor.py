@@ -9,9 +9,9 @@ socket, and only the outputs of the previous prompt are reused from cache.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
-import os
 import struct
 import time
 import traceback
@@ -29,6 +29,7 @@ from comfyui_emulator.hub import PREVIEW_IMAGE, PREVIEW_IMAGE_WITH_METADATA, Hub
 from comfyui_emulator.nodes import NODES
 from comfyui_emulator.prompt_queue import PromptQueue, QueueItem
 from comfyui_emulator.storage import Storage
+from comfyui_emulator.values import Model
 
 log = logging.getLogger("comfyui_emulator")
 SAMPLERS = ("KSampler", "KSamplerAdvanced")
@@ -77,7 +78,6 @@ class _Context:
         self.prompt: dict[str, Any] = run.item[2]
         self.extra_pnginfo = run.item[3].get("extra_pnginfo")
         self.node_id = node_id
-        self.load_s = executor.config.load_ms / 1000.0
         self.previews = executor.config.preview_method != "none"
         self._executor = executor
         self._run = run
@@ -86,6 +86,9 @@ class _Context:
         self, value: int, total: int, preview: tuple[str, bytes] | None, *, wait: bool = True
     ) -> None:
         await self._executor.step(self._run, self.node_id, value, total, preview, wait)
+
+    async def ensure_loaded(self, checkpoint: str) -> None:
+        await self._executor.ensure_loaded(checkpoint)
 
 
 class Executor:
@@ -111,27 +114,78 @@ class Executor:
         self._crash = crash
         self._cache: dict[str, tuple[tuple[Any, ...], dict[str, Any]]] = {}
         self._interrupt = False
+        self._running = False
+        self._free_unload = False
+        self._free_memory = False
+        #: Checkpoints in (emulated) VRAM, most recently used first.
+        self.resident: list[str] = []
+        #: Every checkpoint load paid so far, in order (for tests and benchmarks).
+        self.loads: list[str] = []
         #: The client of the latest prompt and the node it is on, for reconnects.
         self.client_id: str | None = None
         self.last_node_id: str | None = None
 
     def _file_stamp(self, name: str) -> str:
-        """What identifies a LoadImage file's content for the cache: mtime and size."""
+        """What identifies an image file's content for the cache: its SHA-256, as
+        LoadImage's ``IS_CHANGED`` in ComfyUI."""
+        digest = hashlib.sha256()
         try:
-            stat = os.stat(self.storage.annotated_path(name))
+            with open(self.storage.annotated_path(name), "rb") as source:
+                for block in iter(lambda: source.read(1 << 20), b""):
+                    digest.update(block)
         except OSError:
             return "missing"
-        return f"{stat.st_mtime_ns}:{stat.st_size}"
+        return digest.hexdigest()
 
     def interrupt(self) -> None:
         self._interrupt = True
 
-    def free(self) -> None:
-        self._cache.clear()
+    def free(self, unload_models: bool, free_memory: bool) -> None:
+        """``POST /free``: flags the worker applies once the running prompt is done.
+
+        As ComfyUI's prompt worker: ``unload_models`` (implied by ``free_memory``)
+        takes every model out of (emulated) VRAM; ``free_memory`` also drops the
+        execution cache, so the next prompt loads its checkpoint from disk again.
+        """
+        self._free_unload = self._free_unload or unload_models or free_memory
+        self._free_memory = self._free_memory or free_memory
+        if not self._running:
+            self._apply_free()
+
+    def _apply_free(self) -> None:
+        if self._free_unload:
+            log.info("unloading all models")
+            self.resident.clear()
+        if self._free_memory:
+            self._cache.clear()
+        self._free_unload = self._free_memory = False
+
+    async def ensure_loaded(self, checkpoint: str) -> None:
+        """Pay ``load_ms`` for a checkpoint that is not resident, then mark it resident."""
+        if checkpoint in self.resident:
+            self.resident.remove(checkpoint)
+        else:
+            log.info("Requested to load %s", checkpoint)
+            self.loads.append(checkpoint)
+            if self.config.load_ms > 0:
+                await asyncio.sleep(self.config.load_ms / 1000.0)
+        self.resident.insert(0, checkpoint)
+
+    def _release_unreferenced(self) -> None:
+        """Models nothing in the cache refers to any more are freed, as ComfyUI's
+        ``cleanup_models`` does when the last reference to a model goes away."""
+        held = {
+            value.name
+            for outputs, _ui in self._cache.values()
+            for value in outputs
+            if isinstance(value, Model)
+        }
+        self.resident[:] = [name for name in self.resident if name in held]
 
     async def run_forever(self) -> None:
         while True:
             item = await self._queue.get()
+            self._running = True
             try:
                 await self._execute(item)
             except Exception:
@@ -141,6 +195,10 @@ class Executor:
                 self._queue.task_done(
                     item, {"prompt": item, "outputs": {}, "status": status, "meta": {}}
                 )
+            finally:
+                self._running = False
+                self._release_unreferenced()
+                self._apply_free()
 
     # -- one prompt ---------------------------------------------------------------------
 
@@ -148,16 +206,20 @@ class Executor:
         prompt: dict[str, Any] = item[2]
         extra: dict[str, Any] = item[3]
         client_id = extra.get("client_id")
-        order = execution_order(prompt, list(item[4]))
-        plan = FailurePlan.from_json(extra.get("emulator")) or self.config.fail
-        run = _Run(item, client_id, plan, self._fail_node(plan, prompt, order))
-        self._interrupt = False
-        self.client_id = client_id
         memo: dict[str, str] = {}
         signatures = {
             node_id: signature(prompt, node_id, memo, self._file_stamp) for node_id in prompt
         }
+        # ComfyUI's classic cache keeps what the new prompt can reuse and drops the rest.
         cache, self._cache = self._cache, {}
+        for key in signatures.values():
+            if key in cache:
+                self._cache[key] = cache[key]
+        order = execution_order(prompt, list(item[4]), lambda n: signatures[n] in cache)
+        plan = FailurePlan.from_json(extra.get("emulator")) or self.config.fail
+        run = _Run(item, client_id, plan, self._fail_node(plan, prompt, order))
+        self._interrupt = False
+        self.client_id = client_id
         outputs: dict[str, Any] = {}
         status = "success"
         self._status_message(
@@ -169,7 +231,9 @@ class Executor:
             "execution_cached",
             {"nodes": cached, "prompt_id": run.prompt_id, "timestamp": _now_ms()},
         )
-        values: dict[str, tuple[Any, ...]] = {}
+        values: dict[str, tuple[Any, ...]] = {
+            node_id: cache[signatures[node_id]][0] for node_id in cached
+        }
         current: str | None = None
         try:
             for node_id in order:
@@ -178,9 +242,7 @@ class Executor:
                     raise Interrupted
                 key = signatures[node_id]
                 if key in cache:
-                    values[node_id], ui = cache[key]
-                    self._cache[key] = cache[key]
-                    self._cached_node(run, node_id, ui, outputs)
+                    self._cached_node(run, node_id, cache[key][1], outputs)
                     continue
                 values[node_id], ui = await self._run_node(run, node_id, values)
                 self._cache[key] = (values[node_id], ui)
@@ -269,24 +331,28 @@ class Executor:
     def _cached_node(
         self, run: _Run, node_id: str, ui: dict[str, Any], outputs: dict[str, Any]
     ) -> None:
+        """A cached output node: ``executed`` from the cache, then its progress finishes.
+
+        Only output nodes get here (cached dependencies never enter the execution
+        list), and they do not count as ``executed`` in error messages.
+        """
         if ui:
             outputs[node_id] = ui
-            self._send(
-                run,
-                "executed",
-                {
-                    "node": node_id,
-                    "display_node": node_id,
-                    "output": ui,
-                    "prompt_id": run.prompt_id,
-                },
-            )
+        self._send(
+            run,
+            "executed",
+            {
+                "node": node_id,
+                "display_node": node_id,
+                "output": ui or None,
+                "prompt_id": run.prompt_id,
+            },
+        )
         # A node that never started finishes at the registry's integer defaults.
         run.states[node_id] = self._state(run, node_id, 1, 1, "finished")
         self._send_progress(
             run, "progress_state", {"prompt_id": run.prompt_id, "nodes": dict(run.states)}
         )
-        run.executed.append(node_id)
 
     async def step(
         self,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -20,8 +21,14 @@ def resolve_inputs(node: dict[str, Any], values: dict[str, tuple[Any, ...]]) -> 
     }
 
 
-def execution_order(prompt: dict[str, Any], outputs: list[str]) -> list[str]:
-    """Dependencies first, outputs in the order validation returned them."""
+def execution_order(
+    prompt: dict[str, Any], outputs: list[str], cached: Callable[[str], bool] | None = None
+) -> list[str]:
+    """Dependencies first, outputs in the order validation returned them.
+
+    As in ComfyUI's ``ExecutionList.add_node``, a dependency whose output is cached is
+    not added: only the outputs themselves enter the list whether cached or not.
+    """
     order: list[str] = []
     seen: set[str] = set()
 
@@ -30,7 +37,7 @@ def execution_order(prompt: dict[str, Any], outputs: list[str]) -> list[str]:
             return
         seen.add(node_id)
         for value in prompt[node_id].get("inputs", {}).values():
-            if is_link(value):
+            if is_link(value) and not (cached is not None and cached(value[0])):
                 visit(value[0])
         order.append(node_id)
 
@@ -45,8 +52,8 @@ def signature(
     """A node's cache key: its class, constants and the keys of what feeds it.
 
     Node ids are not part of it, so the same work under other ids is still a cache hit,
-    as with ComfyUI's input-signature cache. LoadImage adds its file's stamp, standing in
-    for ComfyUI's ``IS_CHANGED`` file hash.
+    as with ComfyUI's input-signature cache. The image loaders add their file's stamp,
+    standing in for ComfyUI's ``IS_CHANGED`` file hash.
     """
     if node_id in memo:
         return memo[node_id]
@@ -58,7 +65,11 @@ def signature(
             parts[name] = [signature(prompt, value[0], memo, file_stamp), value[1]]
         else:
             parts[name] = value
-    if node.get("class_type") == "LoadImage":
+    class_type = node.get("class_type")
+    if class_type in ("LoadImage", "LoadImageMask"):
         parts["__file__"] = file_stamp(str(node.get("inputs", {}).get("image", "")))
+    elif class_type == "SaveImageWebsocket":
+        # Its IS_CHANGED returns the time: it never comes from the cache.
+        parts["__time__"] = time.time_ns()
     memo[node_id] = json.dumps([node.get("class_type"), parts], sort_keys=True, default=str)
     return memo[node_id]

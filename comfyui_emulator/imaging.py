@@ -13,7 +13,7 @@ import random
 
 from PIL import Image, ImageChops, ImageDraw, ImageFilter
 
-from comfyui_emulator.values import Images, Masks
+from comfyui_emulator.values import Images, Latent, Masks
 
 _RESAMPLE = {
     "nearest-exact": Image.Resampling.NEAREST,
@@ -152,12 +152,96 @@ def join_alpha(images: Images, masks: Masks) -> Images:
     return out
 
 
-def preview_jpeg(seed: int, text: str, width: int, height: int, fraction: float) -> bytes:
-    """A latent2rgb-like preview: the final picture fading in from grey as steps pass."""
+def _pick(images: Images, index: int) -> Image.Image:
+    return images[min(index, len(images) - 1)]
+
+
+def decode(latent: Latent) -> Images:
+    """VAEDecode: what a latent turns into, at 8x its size.
+
+    A sampled latent shows the picture of its seed and prompt, blended over its base
+    (the encoded input) by ``denoise`` (0 keeps the input, 1 is fully generated) and,
+    with a noise mask, only inside the mask; an unsampled one shows its base as is.
+    """
+    width, height = latent.pixel_size
+    images: Images = []
+    for index in range(latent.batch):
+        base = _pick(list(latent.base), index) if latent.base else None
+        if base is not None:
+            base = base.convert("RGB")
+            if base.size != (width, height):
+                base = base.resize((width, height), Image.Resampling.BILINEAR)
+        if not latent.sampled or latent.seed is None:
+            images.append(base if base is not None else blank(width, height))
+            continue
+        picture = render(latent.seed, latent.text, width, height, index)
+        if base is not None and latent.denoise < 1.0:
+            picture = Image.blend(base, picture, max(0.0, latent.denoise))
+        if latent.noise_mask:
+            mask = _pick(list(latent.noise_mask), index).convert("L")
+            if mask.size != (width, height):
+                mask = mask.resize((width, height), Image.Resampling.BILINEAR)
+            ground = base if base is not None else blank(width, height)
+            picture = Image.composite(picture, ground, mask)
+        images.append(picture)
+    return images
+
+
+def resize_masks(masks: Masks, size: tuple[int, int]) -> Masks:
+    return [m if m.size == size else m.resize(size, Image.Resampling.BILINEAR) for m in masks]
+
+
+def crop_box(width: int, height: int) -> tuple[int, int, int, int]:
+    """``vae_encode_crop_pixels``: sides cut down to multiples of 8, centred."""
+    left, top = (width % 8) // 2, (height % 8) // 2
+    return left, top, left + width // 8 * 8, top + height // 8 * 8
+
+
+def encode_crop(images: Images) -> Images:
+    """What VAEEncode encodes: each picture cropped by ``crop_box``."""
+    return [image.crop(crop_box(*image.size)) for image in images]
+
+
+def inpaint_inputs(images: Images, masks: Masks, grow_by: int) -> tuple[Images, Masks]:
+    """VAEEncodeForInpaint's pixel work: sides cropped to multiples of 8 (centred), the
+    masked area (mask rounded) painted mid-grey, and the noise mask grown by
+    ``grow_by`` pixels so the seam is regenerated too."""
+    width, height = images[0].size
+    box = crop_box(width, height)
+    crop_w, crop_h = box[2] - box[0], box[3] - box[1]
+    pixels: Images = []
+    noise: Masks = []
+    for index, image in enumerate(images):
+        mask = resize_masks([_pick(masks, index)], (width, height))[0].crop(box)
+        hard = mask.point(lambda p: 255 if p >= 128 else 0)
+        grey = Image.new("RGB", (crop_w, crop_h), (128, 128, 128))
+        pixels.append(Image.composite(grey, image.convert("RGB").crop(box), hard))
+        if grow_by > 0:
+            size = grow_by if grow_by % 2 else grow_by + 1
+            hard = hard.filter(ImageFilter.MaxFilter(size))
+        noise.append(hard)
+    return pixels, noise
+
+
+def preview_jpeg(
+    seed: int,
+    text: str,
+    width: int,
+    height: int,
+    fraction: float,
+    start: Image.Image | None = None,
+) -> bytes:
+    """A latent2rgb-like preview: the final picture fading in as steps pass, from grey
+    or, for image-to-image, from the input picture."""
     picture = render(seed, text, width, height)
-    grey = Image.new("RGB", picture.size, (128, 128, 128))
+    if start is None:
+        ground = Image.new("RGB", picture.size, (128, 128, 128))
+    else:
+        ground = start.convert("RGB").resize(picture.size, Image.Resampling.BILINEAR)
     buffer = io.BytesIO()
-    Image.blend(grey, picture, max(0.0, min(1.0, fraction))).save(buffer, format="JPEG", quality=80)
+    Image.blend(ground, picture, max(0.0, min(1.0, fraction))).save(
+        buffer, format="JPEG", quality=80
+    )
     return buffer.getvalue()
 
 

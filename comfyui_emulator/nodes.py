@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
-from PIL import Image, ImageOps, PngImagePlugin
+from PIL import Image, ImageOps, ImageSequence, PngImagePlugin
 
 from comfyui_emulator import imaging
 from comfyui_emulator.storage import Storage
@@ -38,13 +38,16 @@ class NodeContext(Protocol):
     prompt: dict[str, Any]
     extra_pnginfo: Any
     node_id: str
-    load_s: float
     previews: bool
 
     async def step(
         self, value: int, total: int, preview: tuple[str, bytes] | None, *, wait: bool = True
     ) -> None:
         """Report step ``value`` of ``total`` (and maybe a preview); ``wait`` one step time."""
+        ...
+
+    async def ensure_loaded(self, checkpoint: str) -> None:
+        """Load ``checkpoint`` into (emulated) VRAM unless it is resident: ``load_ms``."""
         ...
 
 
@@ -70,8 +73,8 @@ def node(name: str) -> Callable[[NodeFunction], NodeFunction]:
 
 @node("CheckpointLoaderSimple")
 async def checkpoint_loader(ctx: NodeContext, i: dict[str, Any]) -> NodeResult:
-    await asyncio.sleep(ctx.load_s)
     name = str(i["ckpt_name"])
+    await ctx.ensure_loaded(name)
     return NodeResult((Model(name), Clip(name), Vae(name)))
 
 
@@ -109,13 +112,21 @@ async def empty_latent(ctx: NodeContext, i: dict[str, Any]) -> NodeResult:
     return NodeResult((Latent(int(i["width"]) // 8, int(i["height"]) // 8, int(i["batch_size"])),))
 
 
-async def _sample(ctx: NodeContext, latent: Latent, seed: int, text: str, steps: int) -> Latent:
+async def _sample(
+    ctx: NodeContext, model: Model, latent: Latent, seed: int, text: str, steps: int
+) -> Latent:
+    await ctx.ensure_loaded(model.name)
+    if latent.sampled:
+        # A second pass (hires fix, refiner) starts from what the first one made.
+        latent = replace(latent, base=tuple(await asyncio.to_thread(imaging.decode, latent)))
     width, height = latent.pixel_size
     preview_size = (min(width, 512), min(height, 512))
+    start = latent.base[0] if latent.base else None
     for step in range(1, steps + 1):
         preview = None
         if ctx.previews:
-            preview = ("JPEG", imaging.preview_jpeg(seed, text, *preview_size, step / steps))
+            frame = imaging.preview_jpeg(seed, text, *preview_size, step / steps, start)
+            preview = ("JPEG", frame)
         await ctx.step(step, steps, preview)
     return replace(latent, seed=seed, text=text, sampled=True)
 
@@ -123,48 +134,50 @@ async def _sample(ctx: NodeContext, latent: Latent, seed: int, text: str, steps:
 @node("KSampler")
 async def ksampler(ctx: NodeContext, i: dict[str, Any]) -> NodeResult:
     positive: Conditioning = i["positive"]
-    latent = await _sample(ctx, i["latent_image"], int(i["seed"]), positive.text, int(i["steps"]))
+    latent = await _sample(
+        ctx, i["model"], i["latent_image"], int(i["seed"]), positive.text, int(i["steps"])
+    )
     return NodeResult((replace(latent, denoise=float(i["denoise"])),))
 
 
 @node("KSamplerAdvanced")
 async def ksampler_advanced(ctx: NodeContext, i: dict[str, Any]) -> NodeResult:
     positive: Conditioning = i["positive"]
-    steps = max(1, min(int(i["end_at_step"]), int(i["steps"])) - int(i["start_at_step"]))
-    latent = await _sample(ctx, i["latent_image"], int(i["noise_seed"]), positive.text, steps)
-    return NodeResult((latent,))
+    total = int(i["steps"])
+    start, end = int(i["start_at_step"]), min(int(i["end_at_step"]), total)
+    steps = max(1, end - start)
+    latent = await _sample(
+        ctx, i["model"], i["latent_image"], int(i["noise_seed"]), positive.text, steps
+    )
+    # Starting later on the schedule keeps more of the input, like a lower denoise.
+    return NodeResult((replace(latent, denoise=min(1.0, max(0.0, (total - start) / total))),))
 
 
 @node("VAEDecode")
 async def vae_decode(ctx: NodeContext, i: dict[str, Any]) -> NodeResult:
-    latent: Latent = i["samples"]
-
-    def decode() -> Images:
-        width, height = latent.pixel_size
-        images: Images = []
-        for index in range(latent.batch):
-            base = latent.base[min(index, len(latent.base) - 1)] if latent.base else None
-            if base is not None and base.size != (width, height):
-                base = base.resize((width, height), Image.Resampling.BILINEAR)
-            if latent.sampled and latent.seed is not None:
-                picture = imaging.render(latent.seed, latent.text, width, height, index)
-                if base is not None and latent.denoise < 1.0:
-                    picture = Image.blend(base.convert("RGB"), picture, latent.denoise)
-            elif base is not None:
-                picture = base.convert("RGB")
-            else:
-                picture = imaging.blank(width, height)
-            images.append(picture)
-        return images
-
-    return NodeResult((await asyncio.to_thread(decode),))
+    return NodeResult((await asyncio.to_thread(imaging.decode, i["samples"]),))
 
 
 @node("VAEEncode")
 async def vae_encode(ctx: NodeContext, i: dict[str, Any]) -> NodeResult:
-    images: Images = i["pixels"]
+    images = imaging.encode_crop(i["pixels"])
     width, height = images[0].size
     return NodeResult((Latent(width // 8, height // 8, len(images), base=tuple(images)),))
+
+
+@node("VAEEncodeForInpaint")
+async def vae_encode_for_inpaint(ctx: NodeContext, i: dict[str, Any]) -> NodeResult:
+    pixels, noise = await asyncio.to_thread(
+        imaging.inpaint_inputs, i["pixels"], i["mask"], int(i["grow_mask_by"])
+    )
+    width, height = pixels[0].size
+    latent = Latent(width // 8, height // 8, len(pixels), base=tuple(pixels))
+    return NodeResult((replace(latent, noise_mask=tuple(noise)),))
+
+
+@node("SetLatentNoiseMask")
+async def set_latent_noise_mask(ctx: NodeContext, i: dict[str, Any]) -> NodeResult:
+    return NodeResult((replace(i["samples"], noise_mask=tuple(i["mask"])),))
 
 
 @node("LatentUpscale")
@@ -197,15 +210,52 @@ async def empty_image(ctx: NodeContext, i: dict[str, Any]) -> NodeResult:
 
 @node("LoadImage")
 async def load_image(ctx: NodeContext, i: dict[str, Any]) -> NodeResult:
-    path = ctx.storage.annotated_path(str(i["image"]))
-    with Image.open(path) as opened:
+    images, masks = await asyncio.to_thread(_load_frames, ctx, str(i["image"]))
+    return NodeResult((images, masks))
+
+
+def _load_frames(ctx: NodeContext, name: str) -> tuple[Images, Images]:
+    """LoadImage: every frame the size of the first one as a batch (one frame for MPO),
+    each as RGB plus its MASK (1 - alpha; palette transparency counts as alpha)."""
+    images: Images = []
+    masks: Images = []
+    with Image.open(ctx.storage.annotated_path(name)) as opened:
+        for raw in ImageSequence.Iterator(opened):
+            frame = ImageOps.exif_transpose(raw)
+            if images and frame.size != images[0].size:
+                continue
+            if "A" in frame.getbands():
+                mask = imaging.invert_masks([frame.getchannel("A")])[0]
+            elif frame.mode == "P" and "transparency" in frame.info:
+                mask = imaging.invert_masks([frame.convert("RGBA").getchannel("A")])[0]
+            else:
+                mask = Image.new("L", (64, 64), 0)  # ComfyUI's stand-in without alpha
+            images.append(frame.convert("RGB"))
+            masks.append(mask)
+            if opened.format == "MPO":
+                break
+    return images, masks
+
+
+def _open(ctx: NodeContext, name: str) -> Image.Image:
+    """The file as ComfyUI's loaders see it: decoded, EXIF orientation applied."""
+    with Image.open(ctx.storage.annotated_path(name)) as opened:
         picture = ImageOps.exif_transpose(opened)
         picture.load()
-    if "A" in picture.getbands():
-        mask = imaging.invert_masks([picture.getchannel("A")])[0]
-    else:
-        mask = Image.new("L", (64, 64), 0)
-    return NodeResult(([picture.convert("RGB")], [mask]))
+    return picture
+
+
+@node("LoadImageMask")
+async def load_image_mask(ctx: NodeContext, i: dict[str, Any]) -> NodeResult:
+    """One channel as a MASK the image's size; ``alpha`` inverted (1 - alpha)."""
+    picture = _open(ctx, str(i["image"]))
+    if picture.getbands() != ("R", "G", "B", "A"):
+        picture = picture.convert("RGBA")
+    band = str(i["channel"])[0].upper()
+    mask = picture.getchannel(band)
+    if band == "A":
+        mask = imaging.invert_masks([mask])[0]
+    return NodeResult(([mask],))
 
 
 @node("ImageInvert")
@@ -251,6 +301,11 @@ async def threshold_mask(ctx: NodeContext, i: dict[str, Any]) -> NodeResult:
 @node("InvertMask")
 async def invert_mask(ctx: NodeContext, i: dict[str, Any]) -> NodeResult:
     return NodeResult((imaging.invert_masks(i["mask"]),))
+
+
+@node("MaskToImage")
+async def mask_to_image(ctx: NodeContext, i: dict[str, Any]) -> NodeResult:
+    return NodeResult(([mask.convert("RGB") for mask in i["mask"]],))
 
 
 @node("SolidMask")

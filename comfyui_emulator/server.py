@@ -125,7 +125,7 @@ class Emulator:
 
     def build_app(self) -> web.Application:
         hub = Hub()
-        catalogue = Catalogue(self.config, self.storage.input_images)
+        catalogue = Catalogue(self.config, self.storage.input_images, self.storage.input_files)
         queue = PromptQueue(lambda: hub.send("status", {"status": self.state.queue_info()}, None))
         executor = Executor(self.config, self.storage, catalogue, queue, hub, self.crash)
         validator = PromptValidator(

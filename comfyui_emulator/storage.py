@@ -14,7 +14,6 @@ import shutil
 import tempfile
 from pathlib import Path
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff")
 FOLDER_TYPES = ("input", "output", "temp")
 
 
@@ -71,13 +70,13 @@ class Storage:
         return os.path.join(folder or self.input_dir, plain)
 
     def input_images(self) -> list[str]:
-        """What LoadImage's combo lists: the image files at the top of input/."""
-        names = [
-            entry.name
-            for entry in os.scandir(self.input_dir)
-            if entry.is_file() and entry.name.lower().endswith(IMAGE_EXTENSIONS)
-        ]
-        return sorted(names)
+        """What LoadImage's combo lists: the files at the top of input/ whose extension
+        maps to an ``image/*`` type (``folder_paths.filter_files_content_types``)."""
+        return [name for name in self.input_files() if _is_image_name(name)]
+
+    def input_files(self) -> list[str]:
+        """What LoadImageMask's combo lists: every file at the top of input/."""
+        return sorted(entry.name for entry in os.scandir(self.input_dir) if entry.is_file())
 
     def save_path(self, prefix: str) -> tuple[str, str, int, str]:
         """``folder_paths.get_save_image_path``: (folder, base name, next counter, subfolder).
@@ -108,34 +107,37 @@ class Storage:
         return full, filename, max(counters) + 1, subfolder
 
     def upload_target(
-        self, kind: str | None, subfolder: str, filename: str, data: bytes, overwrite: bool
-    ) -> tuple[str, str, str, bool] | None:
-        """Where an upload goes: (path, final name, type, duplicate?); None if it escapes.
+        self, upload_dir: str, subfolder: str, filename: str, data: bytes, overwrite: bool
+    ) -> tuple[str, str, bool] | None:
+        """Where an upload goes: (path, final name, duplicate?); None if it escapes.
 
         Mirrors ComfyUI's ``image_upload``: same bytes under the same name is a duplicate
-        (the name is reused, nothing written), different bytes get ``"name (1).ext"``.
+        (the name is reused, nothing written), different bytes get ``"name (1).ext"``,
+        then ``"name (2).ext"``... stopping at the first name that holds the same bytes.
         """
-        kind = kind if kind in ("temp", "output") else "input"
-        upload_dir = self.directory(kind)
-        assert upload_dir is not None
         folder = os.path.join(upload_dir, os.path.normpath(subfolder))
         path = os.path.abspath(os.path.join(folder, filename))
         if os.path.commonpath((upload_dir, path)) != upload_dir:
             return None
         os.makedirs(folder, exist_ok=True)
-        stem, ext = os.path.splitext(filename)
         if overwrite:
-            return path, filename, kind, False
+            return path, filename, False
+        stem, ext = os.path.splitext(filename)
         digest = hashlib.sha256(data).hexdigest()
         counter = 1
         while os.path.exists(path):
             with open(path, "rb") as existing:
                 if hashlib.sha256(existing.read()).hexdigest() == digest:
-                    return path, filename, kind, True
+                    return path, filename, True
             filename = f"{stem} ({counter}){ext}"
             path = os.path.join(folder, filename)
             counter += 1
-        return path, filename, kind, False
+        return path, filename, False
+
+
+def _is_image_name(name: str) -> bool:
+    guessed = mimetypes.guess_type(name, strict=False)[0]
+    return guessed is not None and guessed.startswith("image/")
 
 
 def content_type_for(filename: str) -> str:

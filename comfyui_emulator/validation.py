@@ -18,6 +18,8 @@ from comfyui_emulator.catalogue import Catalogue
 Reason = dict[str, Any]
 BAD_LINK = "Bad linked input, must be a length-2 list of [node_id, slot_index]"
 Validated = dict[str, tuple[bool, list[Reason], str]]
+#: Classes whose ``image`` names a file under input/ (checked for existence only).
+FILE_LOADERS = ("LoadImage", "LoadImageMask")
 
 
 @dataclass
@@ -162,8 +164,9 @@ class PromptValidator:
         class_inputs = self._catalogue.entry(class_type)["input"]
         errors: list[Reason] = []
         valid = True
-        # LoadImage validates its file itself (VALIDATE_INPUTS), so its combo is not checked.
-        custom = ("image",) if class_type == "LoadImage" else ()
+        # The image loaders validate their file themselves (VALIDATE_INPUTS), so that
+        # combo is not checked against the listing.
+        custom = ("image",) if class_type in FILE_LOADERS else ()
 
         for category in ("required", "optional"):
             for name, spec in class_inputs.get(category, {}).items():
@@ -258,22 +261,19 @@ class PromptValidator:
                     errors.append(error)
 
         if (
-            class_type == "LoadImage"
+            class_type in FILE_LOADERS
             and "image" in inputs
             and not isinstance(inputs["image"], list)
         ):
             image = str(inputs["image"])
             if not self._image_exists(image):
+                # Observed on 0.3.64: extra_info carries the input name only.
                 errors.append(
                     {
                         "type": "custom_validation_failed",
                         "message": "Custom validation failed for node",
                         "details": f"image - Invalid image file: {image}",
-                        "extra_info": {
-                            "input_name": "image",
-                            "input_config": None,
-                            "received_value": image,
-                        },
+                        "extra_info": {"input_name": "image"},
                     }
                 )
 

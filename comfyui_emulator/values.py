@@ -63,7 +63,11 @@ class Latent:
     text: str = ""
     sampled: bool = False
     denoise: float = 1.0
+    #: Encoded pictures (VAEEncode) the sampler starts from; ``denoise`` blends away.
     base: tuple[Image.Image, ...] = field(default=(), compare=False)
+    #: ``noise_mask`` (SetLatentNoiseMask, VAEEncodeForInpaint): ``L`` images, 255 where
+    #: the sampler may change the picture; elsewhere the base stays as it is.
+    noise_mask: tuple[Image.Image, ...] = field(default=(), compare=False)
 
     def resized(self, width: int, height: int) -> Latent:
         return replace(self, width=max(1, width), height=max(1, height))

@@ -95,6 +95,16 @@ class Settings(BaseSettings):
     MAX_IMAGE_SIZE: int = Field(2048, ge=64)
     """Largest width or height a job may ask for, in pixels."""
     MAX_BATCH_SIZE: int = Field(4, ge=1)
+    MAX_INPUT_BYTES: int = Field(20 * 1024 * 1024, ge=1024)
+    """Largest media input (URL, S3 object, upload, decoded base64), in bytes; also the
+    body limit of ``POST /uploads`` at the edge."""
+    MAX_INPUT_PIXELS: int = Field(40_000_000, ge=4096)
+    """Largest width x height an input image may declare (decompression-bomb guard)."""
+    INPUT_ALLOWED_DOMAINS: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["*"])
+    """Hosts media inputs may be fetched from: ``*`` (public hosts), exact names or
+    ``*.suffix``; only an exact entry allows a loopback/private/link-local host."""
+    INPUT_FETCH_TIMEOUT_MS: int = Field(15_000, ge=100, le=300_000)
+    """Longest a media input's URL or S3 fetch may take, redirects included, in ms."""
     CACHE_ENABLED: bool = True
     """Answer a request identical to an earlier succeeded one with that job's outputs."""
     CACHE_TTL_SECONDS: int = Field(86_400, ge=0)
@@ -157,7 +167,9 @@ class Settings(BaseSettings):
             return [url.rstrip("/") for url in urls] or [DEFAULT_COMFYUI_URL]
         return urls
 
-    @field_validator("WEBHOOK_ALLOWED_DOMAINS", "CORS_ORIGINS", mode="before")
+    @field_validator(
+        "WEBHOOK_ALLOWED_DOMAINS", "CORS_ORIGINS", "INPUT_ALLOWED_DOMAINS", mode="before"
+    )
     @classmethod
     def _parse_csv(cls, value: Any) -> Any:
         return _split_csv(value)

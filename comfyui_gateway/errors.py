@@ -12,7 +12,8 @@ records all read it.
     ├── NotFound
     │   ├── WorkflowNotFound          WORKFLOW_NOT_FOUND    404
     │   ├── JobNotFound               JOB_NOT_FOUND         404
-    │   └── OutputNotFound            OUTPUT_NOT_FOUND      404
+    │   ├── OutputNotFound            OUTPUT_NOT_FOUND      404
+    │   └── UploadNotFound            UPLOAD_NOT_FOUND      404
     ├── Conflict                      CONFLICT              409
     ├── RateLimited                   RATE_LIMITED          429
     ├── PayloadTooLarge               PAYLOAD_TOO_LARGE     413
@@ -56,6 +57,7 @@ class ErrorCode(enum.StrEnum):
     COMFYUI_NODE_ERROR = "COMFYUI_NODE_ERROR"
     NOT_IMPLEMENTED = "NOT_IMPLEMENTED"
     INTERNAL = "INTERNAL"
+    UPLOAD_NOT_FOUND = "UPLOAD_NOT_FOUND"
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,7 @@ ERROR_TABLE: dict[ErrorCode, ErrorSpec] = {
     ErrorCode.COMFYUI_NODE_ERROR: ErrorSpec(500, "FAILED_PRECONDITION", False),
     ErrorCode.NOT_IMPLEMENTED: ErrorSpec(501, "UNIMPLEMENTED", False),
     ErrorCode.INTERNAL: ErrorSpec(500, "INTERNAL", False),
+    ErrorCode.UPLOAD_NOT_FOUND: ErrorSpec(404, "NOT_FOUND", False),
 }
 
 
@@ -178,6 +181,13 @@ class OutputNotFound(NotFound):
 
     code = ErrorCode.OUTPUT_NOT_FOUND
     default_message = "Output not found"
+
+
+class UploadNotFound(NotFound):
+    """Raised when an ``upload://`` id is unknown or belongs to another user."""
+
+    code = ErrorCode.UPLOAD_NOT_FOUND
+    default_message = "Upload not found"
 
 
 class Conflict(GatewayError):

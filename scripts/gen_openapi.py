@@ -65,6 +65,22 @@ SCALARS: dict[int, dict[str, Any]] = {
 }
 # Success statuses a method's comment may state; the server sends them to the edge.
 SUCCESS_TEXT = {200: "OK", 201: "Created", 202: "Accepted", 204: "No Content"}
+# A request that is ``google.api.HttpBody`` (POST /uploads) takes the file itself, with
+# its own Content-Type, or a multipart form whose ``file`` field holds it.
+RAW_BODY: dict[str, Any] = {
+    "required": True,
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "properties": {"file": {"type": "string", "format": "binary"}},
+                "required": ["file"],
+            }
+        },
+        "*/*": {"schema": {"type": "string", "format": "binary"}},
+    },
+}
+
 # ``stream google.api.HttpBody`` answers that also have a JSON form, by method.
 HTTPBODY_JSON_FORMS: dict[str, dict[str, Any]] = {
     "DownloadOutput": {"$ref": "#/components/schemas/OutputBase64"},
@@ -268,7 +284,9 @@ class OpenApiBuilder:
             "summary": doc or method.name,
             "description": f"gRPC {package}.{service.name}/{method.name}",
         }
-        if rule.body == "*":
+        if rule.body == "*" and method.input_type == ".google.api.HttpBody":
+            operation["requestBody"] = RAW_BODY  # raw bytes, not JSON (POST /uploads)
+        elif rule.body == "*":
             body_schema = self._ref(method.input_type)
             operation["requestBody"] = {
                 "required": True,

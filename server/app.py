@@ -27,6 +27,8 @@ from comfyui_gateway.v1 import (
     metrics_pb2_grpc,
     outputs_pb2,
     outputs_pb2_grpc,
+    uploads_pb2,
+    uploads_pb2_grpc,
     workflows_pb2,
     workflows_pb2_grpc,
 )
@@ -42,6 +44,7 @@ SERVICE_NAMES = (
     outputs_pb2.DESCRIPTOR.services_by_name["OutputService"].full_name,
     audit_pb2.DESCRIPTOR.services_by_name["AuditService"].full_name,
     metrics_pb2.DESCRIPTOR.services_by_name["MetricsService"].full_name,
+    uploads_pb2.DESCRIPTOR.services_by_name["UploadService"].full_name,
 )
 
 
@@ -55,6 +58,7 @@ class Services:
     outputs: outputs_pb2_grpc.OutputServiceServicer
     audit: audit_pb2_grpc.AuditServiceServicer
     metrics: metrics_pb2_grpc.MetricsServiceServicer
+    uploads: uploads_pb2_grpc.UploadServiceServicer
 
 
 class GrpcServer:
@@ -92,6 +96,7 @@ class GrpcServer:
         outputs_pb2_grpc.add_OutputServiceServicer_to_server(services.outputs, self._server)
         audit_pb2_grpc.add_AuditServiceServicer_to_server(services.audit, self._server)
         metrics_pb2_grpc.add_MetricsServiceServicer_to_server(services.metrics, self._server)
+        uploads_pb2_grpc.add_UploadServiceServicer_to_server(services.uploads, self._server)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
         reflection.enable_server_reflection(
             (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), self._server

@@ -12,6 +12,7 @@ from comfyui_gateway.backends import BackendReports
 from comfyui_gateway.config import Settings
 from comfyui_gateway.eventbus import EventBus
 from comfyui_gateway.jobqueue.base import JobQueue
+from comfyui_gateway.media.fetch import MediaFetcher
 from comfyui_gateway.metrics import Counters, MemoryCounters
 from comfyui_gateway.storage import Storage
 
@@ -31,3 +32,5 @@ class ServerDeps:
     """Event counters for /metrics: Redis-backed when REDIS_URL is set (shared by replicas)."""
     shutdown: asyncio.Event = field(default_factory=asyncio.Event)
     """Set when the server begins to stop: progress streams end with the job's state."""
+    media_fetcher: MediaFetcher | None = None
+    """Fetches media inputs (URLs, S3); owned and closed by the composition root."""

@@ -62,6 +62,13 @@ class TelemetryInterceptor(grpc.aio.ServerInterceptor):
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
+        # Client streaming (UploadService.CreateUpload): the request is an async iterator.
+        if handler.stream_unary and inspect.iscoroutinefunction(handler.stream_unary):
+            return grpc.stream_unary_rpc_method_handler(
+                self._unary(method, cast(UnaryHandler, handler.stream_unary)),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
         if handler.unary_stream and inspect.isasyncgenfunction(handler.unary_stream):
             return grpc.unary_stream_rpc_method_handler(
                 self._stream(method, cast(StreamHandler, handler.unary_stream)),

@@ -5,6 +5,8 @@ from __future__ import annotations
 from comfyui_gateway.jobs.cancellation import JobCanceller
 from comfyui_gateway.jobs.deletion import JobDeleter
 from comfyui_gateway.jobs.submission import JobSubmitter, SubmissionOptions
+from comfyui_gateway.media.setup import build_fetcher, build_resolver, media_limits
+from comfyui_gateway.media.uploads import UploadCreator
 from comfyui_gateway.metrics import MetricSources
 from comfyui_gateway.privacy import Privacy
 from comfyui_gateway.workflows.inputs import InputLimits
@@ -15,11 +17,14 @@ from server.services.gateway import GatewayService
 from server.services.jobs import JobService
 from server.services.metrics import MetricsService
 from server.services.outputs import OutputService
+from server.services.uploads import UploadService
 from server.services.workflows import WorkflowService
 
 
 def build_services(deps: ServerDeps) -> Services:
     limits = InputLimits(deps.settings.MAX_IMAGE_SIZE, deps.settings.MAX_BATCH_SIZE)
+    fetcher = deps.media_fetcher or build_fetcher(deps.settings)
+    resolver = build_resolver(deps.settings, deps.storage, fetcher)
     return Services(
         gateway=GatewayService(deps),
         workflows=WorkflowService(deps),
@@ -34,11 +39,16 @@ def build_services(deps: ServerDeps) -> Services:
                     cache_enabled=deps.settings.CACHE_ENABLED,
                     allowed_callback_domains=tuple(deps.settings.WEBHOOK_ALLOWED_DOMAINS),
                 ),
+                media=resolver,
             ),
             JobCanceller(deps.sessions, deps.queue, deps.bus),
             JobDeleter(deps.sessions, deps.storage),
         ),
         outputs=OutputService(deps, deps.storage),
+        uploads=UploadService(
+            deps,
+            UploadCreator(deps.sessions, resolver.store, media_limits(deps.settings).image),
+        ),
         audit=AuditService(deps),
         metrics=MetricsService(
             MetricSources(

@@ -252,7 +252,15 @@ def _wait_for_grpc_health(address: str, process: subprocess.Popen[bytes]) -> Non
 
 
 def _settings_overrides(env: Mapping[str, str]) -> dict[str, str]:
-    names = ("PORT", "HOST", "GRPC_PORT", "ENVOY_ADMIN_PORT", "CORS_ORIGINS", "MAX_REQUEST_BYTES")
+    names = (
+        "PORT",
+        "HOST",
+        "GRPC_PORT",
+        "ENVOY_ADMIN_PORT",
+        "CORS_ORIGINS",
+        "MAX_REQUEST_BYTES",
+        "MAX_INPUT_BYTES",
+    )
     return {name: env[name] for name in names if name in env}
 
 

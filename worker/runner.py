@@ -1,6 +1,7 @@
 """Running one job on one ComfyUI backend, from ``queued`` to a terminal state.
 
-    load job ─▶ mark running (conditional) ─▶ submit + follow (events published) ─▶
+    load job ─▶ mark running (conditional) ─▶ upload media inputs to this backend ─▶
+    submit + follow (events published) ─▶
     stream each output into storage (sha256) ─▶ succeeded + outputs (one transaction)
 
 Failures end the job with their SPEC code; a retryable one (COMFYUI_UNREACHABLE) goes
@@ -26,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from comfyui_gateway.db.models.job import Job
 from comfyui_gateway.db.models.job_output import JobOutput
-from comfyui_gateway.errors import ComfyUIError, ErrorCode, GatewayError
+from comfyui_gateway.errors import ComfyUIError, ComfyUINodeError, ErrorCode, GatewayError
 from comfyui_gateway.eventbus import EventBus
 from comfyui_gateway.events import EventType, JobEvent
 from comfyui_gateway.jobqueue.base import JobQueue
@@ -49,6 +50,7 @@ from worker.comfyui import (
     PreviewImage,
     StepProgress,
 )
+from worker.inputs import InputDelivery
 
 log = logging.getLogger("comfyui_gateway.worker.runner")
 
@@ -100,6 +102,7 @@ class JobRunner:
         self._config = config
         self._on_finished = on_finished
         self._privacy = privacy or Privacy(enabled=False)
+        self._inputs = InputDelivery(sessions, storage, client)
 
     @property
     def backend_url(self) -> str:
@@ -161,7 +164,7 @@ class _JobExecution:
             graph = json.loads(self.r._privacy.open_graph(self.job.prompt_graph or "{}"))
             # Submit first: the GPU starts while the bookkeeping below is written.
             try:
-                await self.r._client.submit(graph, prompt_id=self.prompt_id)
+                graph = await self._submit(graph)
             except BaseException:
                 await self._log("info", self._start_line())
                 raise
@@ -186,6 +189,23 @@ class _JobExecution:
                 await heartbeat
         if self.r._on_finished is not None:
             await self.r._on_finished(self.job.id)
+
+    async def _submit(self, graph: dict[str, Any]) -> dict[str, Any]:
+        """Upload the job's inputs, then ``POST /prompt``; returns the graph as sent.
+
+        A backend that lost files we uploaded earlier (its input folder was emptied)
+        refuses the prompt in validation: upload again, once, and resubmit.
+        """
+        sent = await self.r._inputs.deliver(self.job.id, graph)
+        try:
+            await self.r._client.submit(sent, prompt_id=self.prompt_id)
+        except ComfyUINodeError:
+            if not self.r._inputs.knows_any:
+                raise
+            self.r._inputs.forget()
+            sent = await self.r._inputs.deliver(self.job.id, graph)
+            await self.r._client.submit(sent, prompt_id=self.prompt_id)
+        return sent
 
     # -- progress ----------------------------------------------------------------------
 

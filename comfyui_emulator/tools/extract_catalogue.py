@@ -52,6 +52,10 @@ CLASSES: tuple[str, ...] = (
     "LoraLoaderModelOnly",
     "UpscaleModelLoader",
     "ImageUpscaleWithModel",
+    "LoadImageMask",
+    "VAEEncodeForInpaint",
+    "SetLatentNoiseMask",
+    "MaskToImage",
 )
 
 #: (class, input) pairs whose combo lists are model files, filled at run time.
@@ -62,6 +66,7 @@ MODEL_INPUTS: dict[tuple[str, str], str] = {
     ("UpscaleModelLoader", "model_name"): "upscale_models",
     ("VAELoader", "vae_name"): "vae",
     ("LoadImage", "image"): "input",
+    ("LoadImageMask", "image"): "input_all",
 }
 
 

@@ -2,7 +2,7 @@
 
 ``envoy.yaml`` at the repository root is the one configuration; this module loads
 it as YAML and changes only values that depend on settings (listener address, admin
-port, CORS origins, body limit, descriptor path, gRPC upstream hosts), then writes the
+port, CORS origins, body limits, descriptor path, gRPC upstream hosts), then writes the
 rendered copy where the caller says.
 """
 
@@ -21,6 +21,8 @@ from comfyui_gateway.config import Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DESCRIPTOR = REPO_ROOT / "comfyui_gateway" / "v1" / "descriptor.pb"
+UPLOAD_ROUTE = "uploads"
+"""The route of ``POST /uploads``, whose body limit is MAX_INPUT_BYTES."""
 
 
 class EdgeConfigError(Exception):
@@ -62,6 +64,7 @@ def render_envoy_config(
         "envoy.filters.http.cors"
     ]
     cors["allow_origin_string_match"] = cors_origin_matchers(settings.CORS_ORIGINS)
+    _configure_upload_route(manager, settings)
     cluster = config["static_resources"]["clusters"][0]
     # Names (docker compose `server`, a Kubernetes Service) need DNS; every replica
     # behind the name becomes a host, each health-checked on its own.
@@ -88,6 +91,14 @@ def _configure_filter(http_filter: dict[str, Any], settings: Settings) -> None:
         typed["max_request_bytes"] = settings.MAX_REQUEST_BYTES
     elif http_filter["name"] == "envoy.filters.http.grpc_json_transcoder":
         typed["proto_descriptor"] = str(DESCRIPTOR)
+
+
+def _configure_upload_route(manager: dict[str, Any], settings: Settings) -> None:
+    """``POST /uploads`` takes bodies up to MAX_INPUT_BYTES (added for media inputs)."""
+    for route in manager["route_config"]["virtual_hosts"][0]["routes"]:
+        if route.get("name") == UPLOAD_ROUTE:
+            buffer = route["typed_per_filter_config"]["envoy.filters.http.buffer"]["buffer"]
+            buffer["max_request_bytes"] = settings.MAX_INPUT_BYTES
 
 
 def cors_origin_matchers(origins: Sequence[str]) -> list[dict[str, Any]]:

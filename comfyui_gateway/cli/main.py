@@ -120,7 +120,13 @@ def list_workflows(as_json: bool) -> None:
 
 @main.command()
 @click.argument("workflow_id")
-@click.option("--input", "-i", "pairs", multiple=True, help="key=value (JSON values keep type).")
+@click.option(
+    "--input",
+    "-i",
+    "pairs",
+    multiple=True,
+    help="key=value (JSON values keep type); key=@file uploads a file.",
+)
 @click.option("--priority", type=click.Choice(["high", "normal", "low"]), default=None)
 @click.option("--watch", "-w", is_flag=True, help="Follow progress and fetch the outputs.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=".")

@@ -24,6 +24,7 @@ from comfyui_gateway.db.engine import create_engine, create_session_factory
 from comfyui_gateway.db.migrate import migrate
 from comfyui_gateway.eventbus import EventBus, MemoryEventBus, RedisEventBus
 from comfyui_gateway.jobqueue import InProcessJobQueue, JobQueue, RQJobQueue
+from comfyui_gateway.media.setup import build_fetcher
 from comfyui_gateway.metrics import Counters, MemoryCounters, RedisCounters
 from comfyui_gateway.storage import create_storage
 from server.app import GrpcServer
@@ -95,7 +96,10 @@ async def running_gateway(settings: Settings) -> AsyncIterator[RunningGateway]:
     counters: Counters = (
         RedisCounters(redis, settings.REDIS_NAMESPACE) if redis is not None else MemoryCounters()
     )
-    deps = ServerDeps(settings, reports, sessions, bus, queue, storage, counters=counters)
+    fetcher = build_fetcher(settings)
+    deps = ServerDeps(
+        settings, reports, sessions, bus, queue, storage, counters=counters, media_fetcher=fetcher
+    )
     admission, failure_audit = build_admission(settings, sessions, redis)
     server = GrpcServer(
         build_services(deps),
@@ -121,6 +125,7 @@ async def running_gateway(settings: Settings) -> AsyncIterator[RunningGateway]:
         if workers is not None:
             await workers.stop()
         await bus.close()
+        await fetcher.close()
         await storage.close()
         if redis is not None:
             await redis.aclose()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import mimetypes
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any
 
 import click
 import grpc
+from google.api import httpbody_pb2
 from google.protobuf import json_format, struct_pb2
 
 from comfyui_gateway.v1 import (
@@ -24,7 +26,10 @@ from comfyui_gateway.v1 import (
     jobs_pb2_grpc,
     outputs_pb2,
     outputs_pb2_grpc,
+    uploads_pb2_grpc,
 )
+
+UPLOAD_CHUNK_BYTES = 256 * 1024
 
 
 @dataclass(frozen=True)
@@ -40,12 +45,22 @@ class SubmitOptions:
 
 
 def parse_inputs(pairs: Sequence[str]) -> dict[str, Any]:
-    """``k=v`` pairs; a value that parses as JSON (``20``, ``7.5``, ``true``) keeps its type."""
+    """``k=v`` pairs; a value that parses as JSON (``20``, ``7.5``, ``true``) keeps its type.
+
+    ``k=@photo.png`` names a local file: it is uploaded first (``POST /uploads``'s gRPC
+    twin) and the job gets its ``upload://`` reference.
+    """
     inputs: dict[str, Any] = {}
     for pair in pairs:
         key, sep, raw = pair.partition("=")
         if not sep or not key:
             raise click.BadParameter(f"{pair!r} is not key=value", param_hint="--input")
+        if raw.startswith("@"):
+            path = Path(raw[1:]).expanduser()
+            if not path.is_file():
+                raise click.BadParameter(f"{raw[1:]!r} is not a file", param_hint="--input")
+            inputs[key] = path
+            continue
         try:
             inputs[key] = json.loads(raw)
         except json.JSONDecodeError:
@@ -70,7 +85,7 @@ def submit_job(options: SubmitOptions) -> jobs_pb2.Job | None:
     with grpc.insecure_channel(options.target) as channel:
         jobs = jobs_pb2_grpc.JobServiceStub(channel)
         inputs = struct_pb2.Struct()
-        inputs.update(options.inputs)
+        inputs.update(_with_uploads(channel, options.inputs, metadata))
         created = jobs.CreateJob(
             jobs_pb2.CreateJobRequest(
                 workflow_id=options.workflow_id, inputs=inputs, priority=options.priority
@@ -91,6 +106,29 @@ def submit_job(options: SubmitOptions) -> jobs_pb2.Job | None:
             for output in job.outputs:
                 _download(outputs, job.job_id, output, options.out_dir, metadata)
         return job
+
+
+def _with_uploads(
+    channel: grpc.Channel, inputs: dict[str, Any], metadata: Metadata
+) -> dict[str, Any]:
+    """``inputs`` with each local file uploaded and replaced by its ``upload://`` ref."""
+    uploads = uploads_pb2_grpc.UploadServiceStub(channel)
+    values = dict(inputs)
+    for key, value in inputs.items():
+        if isinstance(value, Path):
+            answer = uploads.CreateUpload(_file_chunks(value), metadata=metadata, timeout=120)
+            click.echo(f"uploaded {value.name}: {answer.ref} ({answer.size} bytes)")
+            values[key] = answer.ref
+    return values
+
+
+def _file_chunks(path: Path) -> Iterator[httpbody_pb2.HttpBody]:
+    content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    with path.open("rb") as handle:
+        first = True
+        while chunk := handle.read(UPLOAD_CHUNK_BYTES):
+            yield httpbody_pb2.HttpBody(content_type=content_type if first else "", data=chunk)
+            first = False
 
 
 def _follow(events: Iterator[jobs_pb2.JobEvent]) -> None:

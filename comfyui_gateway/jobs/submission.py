@@ -5,8 +5,13 @@ job row is committed before its id goes on a queue, and both happen before the
 caller hears 202. If enqueueing fails after the commit, the job is still safe: it
 stays ``queued`` in the database and the reconciler enqueues it again.
 
-    validate (callback allowlist, inputs) -> render -> cache lookup -> idempotency
-    -> INSERT (job + idempotency key, one transaction) -> enqueue
+    validate (callback allowlist, inputs) -> fetch + check media inputs -> render
+    -> cache lookup -> idempotency -> store media -> INSERT (job + idempotency key +
+    media references, one transaction) -> enqueue
+
+Media inputs (``comfyui_gateway.media``) are fetched and checked before anything is
+stored, and render as their content-addressed ComfyUI names, so the cache key holds
+their sha256 and a 202 never depends on a URL that may disappear.
 
 A cache hit inserts a job that already reads ``succeeded`` with output rows pointing
 at the earlier job's files (no GPU work, no copy) and is answered 200 ``cache_hit``.
@@ -16,6 +21,7 @@ A repeated ``metadata.requestId`` answers with the original job instead (see
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -40,6 +46,7 @@ from comfyui_gateway.jobs import idempotency
 from comfyui_gateway.jobs.priority import JobPriority
 from comfyui_gateway.jobs.status import JobStatus
 from comfyui_gateway.jobs.views import output_url
+from comfyui_gateway.media.resolve import MediaResolver, ResolvedMedia, job_input_rows
 from comfyui_gateway.outputs.formats import OutputFormat
 from comfyui_gateway.privacy import Privacy
 from comfyui_gateway.tracing import child_span, current_traceparent, set_attributes
@@ -47,6 +54,7 @@ from comfyui_gateway.webhooks.outbox import add_first_attempt
 from comfyui_gateway.webhooks.policy import check_callback_url
 from comfyui_gateway.workflows.inputs import InputLimits
 from comfyui_gateway.workflows.prepare import PreparedPrompt, prepare_prompt
+from comfyui_gateway.workflows.schema import effective_fields, parse_input_schema
 
 log = logging.getLogger("comfyui_gateway.jobs")
 
@@ -109,7 +117,9 @@ class JobSubmitter:
         limits: InputLimits,
         privacy: Privacy | None = None,
         options: SubmissionOptions | None = None,
+        media: MediaResolver | None = None,
     ) -> None:
+        self._media = media
         self._sessions = sessions
         self._queue = queue
         self._limits = limits
@@ -122,13 +132,24 @@ class JobSubmitter:
             check_callback_url(request.callback_url, self._options.allowed_callback_domains)
         async with self._sessions() as session:
             workflow = await WorkflowRepository(session).get(request.workflow_id)
+            given = {**request.params, **request.inputs}
             prepared = prepare_prompt(
                 workflow.workflow_json,
                 workflow.input_schema,
                 workflow.default_params,
-                {**request.params, **request.inputs},
+                given,
                 self._limits,
             )
+            media = await self._resolve_media(session, workflow, given, owner)
+            if media.inputs:  # render again with the stored files' ComfyUI names
+                request = _with_media(request, media)
+                prepared = prepare_prompt(
+                    workflow.workflow_json,
+                    workflow.input_schema,
+                    workflow.default_params,
+                    {**request.params, **request.inputs},
+                    self._limits,
+                )
             key = self._cache_key(workflow.id, workflow.version, prepared, request)
             hit = await cache_store.lookup(session, key) if key else None
             request_id = idempotency.request_id_of(request.metadata)
@@ -159,10 +180,12 @@ class JobSubmitter:
                 previews=request.previews,
             )
             outputs = _serve_from_cache(job, hit) if hit is not None else []
+            if self._media is not None and media.inputs:
+                await self._media.store_all(session, media)
             try:
                 set_attributes({"job.id": job.id, "workflow.id": workflow.id})
                 with child_span("job.store", {"job.id": job.id, "db.operation": "insert"}):
-                    await self._store(session, job, outputs, owner, request_id)
+                    await self._store(session, job, outputs, owner, request_id, media)
             except Conflict:
                 if request_id is None:
                     raise
@@ -176,6 +199,17 @@ class JobSubmitter:
             return AcceptedJob(job.id, "cache_hit", 0, outputs=views, http_status=200)
         await self._enqueue(job.id, priority)
         return AcceptedJob(job_id=job.id, status="queued", eta_seconds=0)
+
+    async def _resolve_media(
+        self, session: AsyncSession, workflow: Any, given: dict[str, Any], owner: str
+    ) -> ResolvedMedia:
+        if self._media is None:
+            return ResolvedMedia()
+        fields = effective_fields(
+            parse_input_schema(dict(workflow.input_schema or {})),
+            dict(workflow.default_params or {}),
+        )
+        return await self._media.resolve(session, fields, given, owner)
 
     def _cache_key(
         self, workflow_id: str, version: int, prepared: PreparedPrompt, request: JobRequest
@@ -199,10 +233,12 @@ class JobSubmitter:
         outputs: list[JobOutput],
         owner: str,
         request_id: str | None,
+        media: ResolvedMedia,
     ) -> None:
         with translate_db_errors():
             session.add(job)
             await session.flush()
+            session.add_all(job_input_rows(job.id, media))
             if request_id is not None:
                 session.add(idempotency.key_for(owner, request_id, job.id))
             if job.cached_from_job_id is not None:
@@ -225,6 +261,16 @@ class JobSubmitter:
 
 def _format_record(request: JobRequest) -> dict[str, Any] | None:
     return request.output_format.to_record() if request.output_format is not None else None
+
+
+def _with_media(request: JobRequest, media: ResolvedMedia) -> JobRequest:
+    """``request`` with each media value replaced by its stored file's ComfyUI name."""
+    names = media.values()
+    return dataclasses.replace(
+        request,
+        inputs={key: names.get(key, value) for key, value in request.inputs.items()},
+        params={key: names.get(key, value) for key, value in request.params.items()},
+    )
 
 
 def _request_id(metadata: dict[str, Any]) -> str | None:

@@ -1,4 +1,4 @@
-"""The three workflows shipped with the gateway, read from package data.
+"""The workflows shipped with the gateway, read from package data.
 
 Each is ``bundled/<id>.json`` (API-format graph with ``{{tokens}}``) plus
 ``bundled/<id>.schema.json`` (its input schema, which carries every default, so
@@ -42,6 +42,31 @@ BUNDLED: tuple[BundledInfo, ...] = (
         "Icon 512",
         "Square app icons with clean edges, SDXL base. 512x512, 20 steps, cfg 6.0, "
         "optional 2x upscale (upscale_factor 2).",
+    ),
+    BundledInfo(
+        "img2img_v1",
+        "Image to Image v1",
+        "Repaints an input image after the prompt, SD 1.5: denoise 0 keeps the image, "
+        "1 ignores it (default 0.6). The output has the input's size (multiples of 8).",
+    ),
+    BundledInfo(
+        "inpaint_v1",
+        "Inpaint v1",
+        "Repaints only where a mask says, SD 1.5 (SetLatentNoiseMask): mask white = "
+        "repaint (or mask_channel alpha: transparent = repaint); the rest is kept.",
+    ),
+    BundledInfo(
+        "upscale_v1",
+        "Upscale v1",
+        "Enlarges an image by scale_by (default 2) with a resampling filter (lanczos); "
+        "no model needed.",
+    ),
+    BundledInfo(
+        "upscale_model_v1",
+        "Upscale with model v1",
+        "Enlarges an image with an upscale model installed on the backend "
+        "(models/upscale_models, default RealESRGAN_x4plus.pth), then by scale_by. "
+        "A backend without that model refuses the job.",
     ),
 )
 

@@ -4,8 +4,10 @@
      "fields": {"steps": {"type": "integer", "required": false, "default": 30,
                           "min": 1, "max": 150, "enum": [...], "description": "..."}}}
 
-Field types: ``string``, ``number``, ``integer``, ``boolean``. Field names are token
-names (``[A-Za-z_][A-Za-z0-9_]*``), since each field feeds a ``{{name}}`` token.
+Field types: ``string``, ``number``, ``integer``, ``boolean``, and the media types
+``image``, ``mask``, ``file`` (``comfyui_gateway.media.kinds``; option ``resize``).
+Field names are token names (``[A-Za-z_][A-Za-z0-9_]*``), since each field feeds a
+``{{name}}`` token.
 The field ``seed`` accepts ``-1`` at any time: it asks for a random seed.
 """
 
@@ -15,11 +17,20 @@ import re
 from dataclasses import dataclass, replace
 from typing import Any
 
+from comfyui_gateway.media.kinds import (
+    MEDIA_FIELD_TYPES,
+    RESIZE_KEY,
+    is_media_type,
+    media_type_message,
+    resize_option,
+)
 from comfyui_gateway.workflows.problems import Problems
 from comfyui_gateway.workflows.values import MAX_SAFE_INTEGER, as_integral, is_number
 
-FIELD_TYPES = ("string", "number", "integer", "boolean")
-FIELD_KEYS = frozenset({"type", "required", "default", "min", "max", "enum", "description"})
+FIELD_TYPES = ("string", "number", "integer", "boolean", *MEDIA_FIELD_TYPES)
+FIELD_KEYS = frozenset(
+    {"type", "required", "default", "min", "max", "enum", "description", RESIZE_KEY}
+)
 NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 SEED_FIELD = "seed"
 RANDOM_SEED = -1
@@ -40,6 +51,8 @@ class FieldSpec:
     max: int | float | None = None
     enum: tuple[Any, ...] | None = None
     description: str = ""
+    resize: str = ""
+    """Media fields only: ``refuse`` or ``fit`` for images over MAX_IMAGE_SIZE."""
 
     @property
     def has_default(self) -> bool:
@@ -60,7 +73,7 @@ def coerce_value(field_type: str, value: Any) -> tuple[bool, Any]:
     converts them; ``number`` turns integral values into ``int`` so ``7`` and ``7.0``
     are the same input everywhere (rendering, cache keys).
     """
-    if field_type == "string":
+    if field_type == "string" or is_media_type(field_type):
         return isinstance(value, str), value
     if field_type == "boolean":
         return isinstance(value, bool), value
@@ -78,6 +91,8 @@ def coerce_value(field_type: str, value: Any) -> tuple[bool, Any]:
 
 
 def type_error_message(field_type: str) -> str:
+    if is_media_type(field_type):
+        return media_type_message()
     if field_type == "integer":
         return f"must be an integer between -{MAX_SAFE_INTEGER} and {MAX_SAFE_INTEGER}"
     article = "an" if field_type[0] in "aeiou" else "a"
@@ -161,6 +176,9 @@ def _parse_field(name: str, raw: Any, path: str, problems: Problems) -> FieldSpe
         problems.add(f"{path}.description", "must be a string")
     bounds = _parse_bounds(field_type, raw, path, problems)
     enum = _parse_enum(field_type, raw.get("enum", _MISSING), path, problems)
+    resize, resize_problem = resize_option(field_type, raw)
+    if resize_problem is not None:
+        problems.add(f"{path}.{RESIZE_KEY}", resize_problem)
     if len(problems) > before:
         return None
     spec = FieldSpec(
@@ -171,6 +189,7 @@ def _parse_field(name: str, raw: Any, path: str, problems: Problems) -> FieldSpe
         max=bounds[1],
         enum=enum,
         description=description,
+        resize=resize,
     )
     default = raw.get("default")
     if default is not None:

@@ -1,6 +1,6 @@
 """The request-context interceptor: correlation id, one JSON log line per call, errors.
 
-Every unary and server-streaming handler runs inside a ``CallScope``. The
+Every unary, client-streaming and server-streaming handler runs inside a ``CallScope``. The
 interceptor takes the correlation id from Envoy's ``x-request-id`` (or makes one),
 runs the ``Admission`` checks (credentials, rate limit) before the service, sends
 the scope's success metadata (HTTP status, headers) before the first response, and
@@ -57,6 +57,13 @@ class RequestContextInterceptor(grpc.aio.ServerInterceptor):
         if handler.unary_unary and inspect.iscoroutinefunction(handler.unary_unary):
             return grpc.unary_unary_rpc_method_handler(
                 _wrap_unary(method, cast(UnaryHandler, handler.unary_unary), self._admission),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        # Client streaming (UploadService.CreateUpload): the request is an async iterator.
+        if handler.stream_unary and inspect.iscoroutinefunction(handler.stream_unary):
+            return grpc.stream_unary_rpc_method_handler(
+                _wrap_unary(method, cast(UnaryHandler, handler.stream_unary), self._admission),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )

@@ -50,3 +50,23 @@ def test_errors_carry_the_gateway_code(example: Path, gateway: GatewayStack) -> 
     )
     assert run.returncode != 0
     assert "WORKFLOW_NOT_FOUND" in run.stderr
+
+
+def test_upload_example_runs_a_workflow_on_a_picture(
+    gateway: GatewayStack, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    from tests.clients.test_python_client import _register_invert
+    from tests.media_helpers import inverted, noise_png, rgb_bytes
+
+    _register_invert(gateway)
+    gopath = tmp_path_factory.mktemp("gopath-upload")
+    binary = gopath / "upload"
+    go_build("examples/go/upload", binary, gopath)
+    picture = noise_png(22, 18, seed=61)
+    (tmp_path / "in.png").write_bytes(picture)
+    argv = [str(binary), "-target", gateway.grpc_address, "-workflow", "client_invert"]
+    argv += ["-image", str(tmp_path / "in.png"), "-out", str(tmp_path)]
+    run = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    (output,) = [p for p in tmp_path.glob("*.png") if p.name != "in.png"]
+    assert rgb_bytes(output.read_bytes())[1] == inverted(picture)

@@ -178,3 +178,57 @@ def test_installs_alone_and_the_example_shows_progress_then_outputs(
     print("\n".join(lines))
     assert progress_lines_before_outputs(lines) >= 3
     assert any(line.startswith("output ") and "image/png" in line for line in lines)
+
+
+INVERT = {
+    "id": "client_invert",
+    "name": "client_invert",
+    "workflowJson": {
+        "1": {"class_type": "LoadImage", "inputs": {"image": "{{image}}"}},
+        "2": {"class_type": "ImageInvert", "inputs": {"image": ["1", 0]}},
+        "3": {"class_type": "SaveImage", "inputs": {"images": ["2", 0], "filename_prefix": "c"}},
+    },
+    "inputSchema": {"type": "object", "fields": {"image": {"type": "image", "required": True}}},
+}
+
+
+def _register_invert(gateway: GatewayStack) -> None:
+    import requests
+
+    answer = requests.post(f"{gateway.base_url}/workflows", json=INVERT, timeout=10)
+    assert answer.status_code in (201, 409), answer.text
+
+
+def _inverted_output(gw: GatewayClient, job: jobs_pb2.Job) -> bytes:
+    sink = io.BytesIO()
+    gw.download(job.job_id, job.outputs[0].url.rsplit("/", 1)[1], sink)
+    return sink.getvalue()
+
+
+def test_upload_and_generate_with_images(gateway: GatewayStack, tmp_path: Path) -> None:
+    from tests.media_helpers import b64, inverted, noise_png, rgb_bytes
+
+    _register_invert(gateway)
+    picture = noise_png(24, 16, seed=41)
+    (tmp_path / "in.png").write_bytes(picture)
+    with GatewayClient(gateway.grpc_address) as gw:
+        upload = gw.upload(picture, "image/png")
+        assert upload.ref.startswith("upload://up_") and (upload.width, upload.height) == (24, 16)
+        for source in (tmp_path / "in.png", upload.ref, b64(picture)):
+            job = gw.generate("client_invert", {}, images={"image": source})
+            assert rgb_bytes(_inverted_output(gw, job))[1] == inverted(picture)
+        with pytest.raises(ValidationError):
+            gw.upload(b"text pretending to be a picture", "image/png")
+
+
+async def test_async_upload_and_generate_with_images(gateway: GatewayStack) -> None:
+    from tests.media_helpers import inverted, noise_png, rgb_bytes
+
+    _register_invert(gateway)
+    picture = noise_png(18, 12, seed=43)
+    async with AsyncGatewayClient(gateway.grpc_address) as gw:
+        upload = await gw.upload(io.BytesIO(picture), "image/png")
+        assert upload.size == len(picture)
+        job = await gw.generate("client_invert", {}, images={"image": picture})
+    with GatewayClient(gateway.grpc_address) as sync:
+        assert rgb_bytes(_inverted_output(sync, job))[1] == inverted(picture)

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from comfyui_gateway.workflows import BUNDLED
 from tests.stack import free_port
 
 START_TIMEOUT_S = 60.0
@@ -97,7 +98,7 @@ def test_dev_serves_health_and_runs_a_job(dev: tuple[subprocess.Popen[bytes], st
     workflows = {
         w["id"] for w in requests.get(f"{base_url}/workflows", timeout=5).json()["workflows"]
     }
-    assert workflows == {"sdxl_realism_v1", "sprite_transparent_bg", "icon_512"}
+    assert workflows == {info.id for info in BUNDLED}
     body = {
         "workflowId": "icon_512",
         "inputs": {"prompt": "dev", "width": 64, "height": 64, "steps": 2},

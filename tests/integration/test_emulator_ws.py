@@ -227,14 +227,25 @@ async def test_fully_cached_rerun(emulator: Emulator, raw_http: aiohttp.ClientSe
     messages = await ws.until_idle(second["prompt_id"])
     cached = next(m for m in messages if m["type"] == "execution_cached")["data"]["nodes"]
     assert sorted(cached) == ["3", "4", "5", "6", "7", "8", "9"]
-    kinds = ws.kinds(messages)
-    assert "executing" not in kinds[:-1] and "progress" not in kinds
+    # comfyui-protocol.md: no progress_state before executed, one after it.
+    assert ws.kinds(messages) == [
+        "status",
+        "status",
+        "execution_start",
+        "execution_cached",
+        "executed",
+        "progress_state",
+        "execution_success",
+        "status",
+        "executing",
+    ]
     executed = [m["data"] for m in messages if m["type"] == "executed"]
     first_output = next(m for m in first_messages if m["type"] == "executed")["data"]["output"]
     assert executed == [
         {"node": "9", "display_node": "9", "output": first_output, "prompt_id": second["prompt_id"]}
     ]
     states = [m for m in messages if m["type"] == "progress_state"][-1]["data"]["nodes"]
+    assert list(states) == ["9"]  # only nodes that entered the execution list
     assert all(type(state["value"]) is int and state["value"] == 1 for state in states.values())
     entry = await wait_history(raw_http, emulator.base_url, second["prompt_id"])
     assert entry["outputs"] == {"9": first_output}
@@ -256,6 +267,15 @@ async def test_only_the_last_prompt_is_cached(
     messages = await ws.until_idle(answer["prompt_id"])
     cached = next(m for m in messages if m["type"] == "execution_cached")["data"]["nodes"]
     assert sorted(cached) == ["4", "5", "6", "7"]
+    # Cached dependencies never run: no executing and no progress_state entry for them.
+    assert [m["data"]["node"] for m in messages if m["type"] == "executing"] == [
+        "3",
+        "8",
+        "9",
+        None,
+    ]
+    states = [m for m in messages if m["type"] == "progress_state"][-1]["data"]["nodes"]
+    assert sorted(states) == ["3", "8", "9"]
 
 
 async def test_latent_previews_follow_the_feature_flag(

@@ -28,6 +28,9 @@ TABLES = {
     "cache_entries",
     "idempotency_keys",
     "webhook_deliveries",
+    "input_files",
+    "uploads",
+    "job_inputs",
 }
 
 

@@ -50,3 +50,9 @@ def test_the_emulator_stands_alone() -> None:
             if name.split(".")[0] in ("comfyui_gateway", "server", "worker")
         ]
         assert bad == [], path
+
+
+def test_the_media_package_is_core() -> None:
+    """comfyui_gateway/media (input fetch, checks, storage) obeys the core's rules too."""
+    media = [path for path in _core_modules() if (CORE / "media") in path.parents]
+    assert len(media) >= 8

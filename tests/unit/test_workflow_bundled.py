@@ -32,21 +32,38 @@ EMULATOR_CHECKPOINTS = ["sd_xl_base_1.0.safetensors", "v1-5-pruned-emaonly.safet
 OBJECT_INFO["CheckpointLoaderSimple"]["input"]["required"]["ckpt_name"][0] = EMULATOR_CHECKPOINTS
 LIMITS = InputLimits(max_image_size=2048, max_batch_size=4)
 IDS = [info.id for info in BUNDLED]
+#: The text-to-image workflows; the media ones (image inputs) are in test_workflow_media.
+TXT2IMG_IDS = ["sdxl_realism_v1", "sprite_transparent_bg", "icon_512"]
 
 
-def _spec(class_type: str, name: str) -> list[Any]:
-    inputs = OBJECT_INFO[class_type]["input"]
+#: Loaders whose ``image`` ComfyUI checks by file existence (VALIDATE_INPUTS), not by list.
+FILE_INPUTS = {("LoadImage", "image"), ("LoadImageMask", "image")}
+
+
+def _spec(object_info: dict[str, Any], class_type: str, name: str) -> list[Any]:
+    inputs = object_info[class_type]["input"]
     spec = inputs.get("required", {}).get(name) or inputs.get("optional", {}).get(name)
     assert spec is not None, f"{class_type} has no input {name}"
     return list(spec)
 
 
-def check_against_specs(graph: dict[str, Any]) -> list[str]:
+def _combo(kind: Any, opts: dict[str, Any]) -> list[Any] | None:
+    if isinstance(kind, list):
+        return kind
+    if kind == "COMBO":
+        return list(opts.get("options", []))
+    return None
+
+
+def check_against_specs(
+    graph: dict[str, Any], object_info: dict[str, Any] | None = None
+) -> list[str]:
     """Problems ComfyUI would report for ``graph`` (empty when it would accept it)."""
+    object_info = OBJECT_INFO if object_info is None else object_info
     problems: list[str] = []
     for node_id, node in graph.items():
         class_type = node["class_type"]
-        info = OBJECT_INFO.get(class_type)
+        info = object_info.get(class_type)
         if info is None:
             problems.append(f"{node_id}: unknown class {class_type}")
             continue
@@ -54,17 +71,21 @@ def check_against_specs(graph: dict[str, Any]) -> list[str]:
         problems += [f"{node_id}.{m}: missing" for m in sorted(missing)]
         for name, value in node["inputs"].items():
             where = f"{node_id}.{class_type}.{name}={value!r}"
-            spec = _spec(class_type, name)
+            spec = _spec(object_info, class_type, name)
             kind, opts = spec[0], (spec[1] if len(spec) > 1 else {})
             target = link_target(value)
             if target is not None:
                 source = graph[target[0]]["class_type"]
-                produced = OBJECT_INFO[source]["output"][target[1]]
+                produced = object_info[source]["output"][target[1]]
                 if produced != kind:
                     problems.append(f"{where}: link gives {produced}, wants {kind}")
                 continue
-            if isinstance(kind, list):
-                if value not in kind:
+            options = _combo(kind, opts)
+            if options is not None:
+                if (class_type, name) in FILE_INPUTS:
+                    ok = isinstance(value, str) and bool(value)
+                    problems += [] if ok else [f"{where}: not a file name"]
+                elif value not in options:
                     problems.append(f"{where}: not in combo list")
                 continue
             if kind == "INT":
@@ -100,23 +121,24 @@ def _render(workflow_id: str, inputs: dict[str, Any]) -> dict[str, Any]:
     return prepared.graph
 
 
-def test_three_bundled_workflows() -> None:
-    assert IDS == ["sdxl_realism_v1", "sprite_transparent_bg", "icon_512"]
+def test_bundled_workflows() -> None:
+    media = ["img2img_v1", "inpaint_v1", "upscale_v1", "upscale_model_v1"]
+    assert TXT2IMG_IDS + media == IDS
     assert [d.id for d in load_bundled()] == IDS
 
 
-@pytest.mark.parametrize("workflow_id", IDS)
+@pytest.mark.parametrize("workflow_id", TXT2IMG_IDS)
 def test_valid_against_the_catalogue(workflow_id: str) -> None:
     catalogue = NodeCatalogue.from_object_info(OBJECT_INFO)
     validate_definition(load_bundled_workflow(workflow_id), catalogue)
 
 
-@pytest.mark.parametrize("workflow_id", IDS)
+@pytest.mark.parametrize("workflow_id", TXT2IMG_IDS)
 def test_rendered_defaults_satisfy_node_specs(workflow_id: str) -> None:
     assert check_against_specs(_render(workflow_id, {"prompt": "a red fox"})) == []
 
 
-@pytest.mark.parametrize("workflow_id", IDS)
+@pytest.mark.parametrize("workflow_id", TXT2IMG_IDS)
 def test_every_enum_value_and_bound_satisfies_node_specs(workflow_id: str) -> None:
     schema = load_bundled_workflow(workflow_id).input_schema["fields"]
     variants: list[dict[str, Any]] = []
@@ -132,7 +154,7 @@ def test_every_enum_value_and_bound_satisfies_node_specs(workflow_id: str) -> No
         assert check_against_specs(graph) == [], variant
 
 
-@pytest.mark.parametrize("workflow_id", IDS)
+@pytest.mark.parametrize("workflow_id", TXT2IMG_IDS)
 def test_common_inputs_are_accepted(workflow_id: str) -> None:
     fields = load_bundled_workflow(workflow_id).input_schema["fields"]
     common = {"prompt", "negative_prompt", "width", "height", "steps", "cfg", "seed"}

@@ -15,6 +15,7 @@ import (
 	"io"
 
 	gatewayv1 "github.com/comfyui-gateway/comfyui-gateway/clients/go/gen/comfyui_gateway/v1"
+	httpbody "google.golang.org/genproto/googleapis/api/httpbody"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -28,7 +29,11 @@ type Client struct {
 	Gateway gatewayv1.GatewayServiceClient
 	Jobs    gatewayv1.JobServiceClient
 	Outputs gatewayv1.OutputServiceClient
+	Uploads gatewayv1.UploadServiceClient
 }
+
+// uploadChunkBytes is the size of the chunks an upload is streamed in.
+const uploadChunkBytes = 256 * 1024
 
 // Option configures Dial.
 type Option func(*Client, *[]grpc.DialOption)
@@ -72,6 +77,7 @@ func Dial(target string, options ...Option) (*Client, error) {
 	c.Gateway = gatewayv1.NewGatewayServiceClient(conn)
 	c.Jobs = gatewayv1.NewJobServiceClient(conn)
 	c.Outputs = gatewayv1.NewOutputServiceClient(conn)
+	c.Uploads = gatewayv1.NewUploadServiceClient(conn)
 	return c, nil
 }
 
@@ -147,10 +153,83 @@ func (c *Client) Submit(ctx context.Context, workflowID string, inputs map[strin
 	return response, wrap(err, trailer)
 }
 
+// Upload streams a file for a media input (content type on the first chunk); put the
+// answer's Ref (upload://...) in a job's inputs.
+func (c *Client) Upload(ctx context.Context, data []byte, contentType string) (*gatewayv1.Upload, error) {
+	stream, err := c.Uploads.CreateUpload(c.Context(ctx))
+	if err != nil {
+		return nil, wrap(err, nil)
+	}
+	for offset := 0; offset == 0 || offset < len(data); offset += uploadChunkBytes {
+		end := offset + uploadChunkBytes
+		if end > len(data) {
+			end = len(data)
+		}
+		chunk := &httpbody.HttpBody{Data: data[offset:end]}
+		if offset == 0 {
+			chunk.ContentType = contentType
+		}
+		if err := stream.Send(chunk); err != nil {
+			break // the server ended the call: CloseAndRecv reports why
+		}
+	}
+	upload, err := stream.CloseAndRecv()
+	return upload, wrap(err, stream.Trailer())
+}
+
+// generation is what Generate will send: the inputs and the options of its Submit.
+type generation struct {
+	inputs map[string]any
+	submit []SubmitOption
+}
+
+// GenerateOption adds to what Generate sends.
+type GenerateOption func(ctx context.Context, c *Client, g *generation) error
+
+// Submitting passes Submit options (WithOutputFormat, WithPreviews) through Generate.
+func Submitting(options ...SubmitOption) GenerateOption {
+	return func(_ context.Context, _ *Client, g *generation) error {
+		g.submit = append(g.submit, options...)
+		return nil
+	}
+}
+
+// WithImage uploads data and passes its upload:// reference as the media input field.
+func WithImage(field string, data []byte, contentType string) GenerateOption {
+	return func(ctx context.Context, c *Client, g *generation) error {
+		upload, err := c.Upload(ctx, data, contentType)
+		if err != nil {
+			return err
+		}
+		g.inputs[field] = upload.Ref
+		return nil
+	}
+}
+
+// WithImageRef passes a reference the gateway fetches itself (base64, data:, http(s)://,
+// s3://bucket/key, upload://id) as the media input field.
+func WithImageRef(field, ref string) GenerateOption {
+	return func(_ context.Context, _ *Client, g *generation) error {
+		g.inputs[field] = ref
+		return nil
+	}
+}
+
 // Generate submits a job, calls onEvent for each event of its progress stream, and
 // returns the finished job; a failed or cancelled job is an *Error with its code.
-func (c *Client) Generate(ctx context.Context, workflowID string, inputs map[string]any, onEvent func(*gatewayv1.JobEvent), options ...SubmitOption) (*gatewayv1.Job, error) {
-	created, err := c.Submit(ctx, workflowID, inputs, options...)
+// Options add media inputs (WithImage, WithImageRef) and request fields (Submitting).
+func (c *Client) Generate(ctx context.Context, workflowID string, inputs map[string]any, onEvent func(*gatewayv1.JobEvent), options ...GenerateOption) (*gatewayv1.Job, error) {
+	values := make(map[string]any, len(inputs))
+	for key, value := range inputs {
+		values[key] = value
+	}
+	g := &generation{inputs: values}
+	for _, option := range options {
+		if err := option(ctx, c, g); err != nil {
+			return nil, err
+		}
+	}
+	created, err := c.Submit(ctx, workflowID, values, g.submit...)
 	if err != nil {
 		return nil, err
 	}

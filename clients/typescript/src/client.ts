@@ -32,6 +32,16 @@ import {
   type LogEntry,
 } from "./gen/comfyui_gateway/v1/jobs";
 import { OutputServiceClient, type OutputFile } from "./gen/comfyui_gateway/v1/outputs";
+import { UploadServiceClient, type Upload } from "./gen/comfyui_gateway/v1/uploads";
+
+/** Size of the chunks an upload is streamed in. */
+const UPLOAD_CHUNK_BYTES = 256 * 1024;
+
+/**
+ * A media input: a reference string the gateway fetches itself (base64, `data:` URL,
+ * `http(s)://`, `s3://bucket/key`, `upload://<id>`) or local bytes, uploaded first.
+ */
+export type MediaSource = string | Uint8Array;
 
 export interface ClientOptions {
   /** host:port of the gateway's gRPC server (GRPC_PORT). */
@@ -62,6 +72,8 @@ export interface SubmitOptions {
 export interface GenerateOptions extends SubmitOptions {
   /** Called with every event of the job's progress stream. */
   onProgress?: (event: JobEvent) => void;
+  /** Media inputs by field name (image, mask, file fields of the workflow). */
+  images?: Record<string, MediaSource>;
 }
 
 export interface ListOptions {
@@ -85,6 +97,7 @@ export class GatewayClient {
   readonly gateway: GatewayServiceClient;
   readonly jobs: JobServiceClient;
   readonly outputsService: OutputServiceClient;
+  readonly uploads: UploadServiceClient;
   private readonly metadata: Metadata;
   private readonly timeoutMs: number;
   private readonly retry: RetryPolicy;
@@ -95,6 +108,7 @@ export class GatewayClient {
     this.gateway = new GatewayServiceClient(target, creds);
     this.jobs = new JobServiceClient(target, creds);
     this.outputsService = new OutputServiceClient(target, creds);
+    this.uploads = new UploadServiceClient(target, creds);
     if (options.apiKey && options.token) throw new Error("give an API key or a token, not both");
     this.metadata = new Metadata();
     if (options.apiKey) this.metadata.set("x-api-key", options.apiKey);
@@ -107,6 +121,7 @@ export class GatewayClient {
     this.gateway.close();
     this.jobs.close();
     this.outputsService.close();
+    this.uploads.close();
   }
 
   private async call<Req, Res>(method: UnaryMethod<Req, Res>, request: Req): Promise<Res> {
@@ -208,9 +223,37 @@ export class GatewayClient {
     }
   }
 
+  /**
+   * Upload a file for a media input (streamed in chunks, content type on the first);
+   * put the answer's `ref` (`upload://...`) in a job's inputs.
+   */
+  async upload(data: Uint8Array, contentType = "application/octet-stream"): Promise<Upload> {
+    try {
+      return await new Promise<Upload>((resolve, reject) => {
+        const deadline = new Date(Date.now() + this.timeoutMs);
+        const call = this.uploads.createUpload(this.metadata, { deadline }, (error, response) =>
+          error ? reject(error) : resolve(response),
+        );
+        let offset = 0;
+        do {
+          const chunk = Buffer.from(data.subarray(offset, offset + UPLOAD_CHUNK_BYTES));
+          call.write({ contentType: offset === 0 ? contentType : "", data: chunk, extensions: [] });
+          offset += UPLOAD_CHUNK_BYTES;
+        } while (offset < data.length);
+        call.end();
+      });
+    } catch (raw) {
+      throw raw instanceof GatewayError ? raw : fromServiceError(raw as ServiceError);
+    }
+  }
+
   /** Submit, follow the progress stream to its end, return the finished job. */
   async generate(workflowId: string, inputs: Record<string, unknown>, options: GenerateOptions = {}): Promise<Job> {
-    const created = await this.submit(workflowId, inputs, options);
+    const values: Record<string, unknown> = { ...inputs };
+    for (const [name, source] of Object.entries(options.images ?? {})) {
+      values[name] = typeof source === "string" ? source : (await this.upload(source)).ref;
+    }
+    const created = await this.submit(workflowId, values, options);
     if (created.status !== "cache_hit") {
       for await (const event of this.watch(created.jobId)) options.onProgress?.(event);
     }

@@ -6,6 +6,7 @@ from comfyui_gateway.db.models.idempotency import IdempotencyKey
 from comfyui_gateway.db.models.job import Job
 from comfyui_gateway.db.models.job_log import JobLog
 from comfyui_gateway.db.models.job_output import JobOutput
+from comfyui_gateway.db.models.media_input import InputFile, JobInput, Upload
 from comfyui_gateway.db.models.webhook_delivery import WebhookDelivery
 from comfyui_gateway.db.models.workflow import Workflow
 
@@ -13,9 +14,12 @@ __all__ = [
     "AuditEntry",
     "CacheEntry",
     "IdempotencyKey",
+    "InputFile",
     "Job",
+    "JobInput",
     "JobLog",
     "JobOutput",
+    "Upload",
     "WebhookDelivery",
     "Workflow",
 ]

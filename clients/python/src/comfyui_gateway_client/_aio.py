@@ -14,6 +14,12 @@ import grpc
 from comfyui_gateway_client import _requests
 from comfyui_gateway_client._auth import Credentials
 from comfyui_gateway_client._errors import from_rpc_error
+from comfyui_gateway_client._media import (
+    MediaSource,
+    is_local,
+    read_source,
+    upload_messages,
+)
 from comfyui_gateway_client._progress import ProgressBar
 from comfyui_gateway_client._retry import RetryPolicy
 from comfyui_gateway_client._sync import _finished
@@ -24,6 +30,8 @@ from comfyui_gateway_client.v1 import (
     jobs_pb2_grpc,
     outputs_pb2,
     outputs_pb2_grpc,
+    uploads_pb2,
+    uploads_pb2_grpc,
     workflows_pb2,
     workflows_pb2_grpc,
 )
@@ -63,6 +71,7 @@ class AsyncGatewayClient:
         self.workflows = workflows_pb2_grpc.WorkflowServiceStub(self._channel)
         self.jobs = jobs_pb2_grpc.JobServiceStub(self._channel)
         self.outputs_service = outputs_pb2_grpc.OutputServiceStub(self._channel)
+        self.uploads = uploads_pb2_grpc.UploadServiceStub(self._channel)
 
     async def _call(self, method: Callable[..., Awaitable[T]], request: Any) -> T:
         attempt = 1
@@ -193,12 +202,14 @@ class AsyncGatewayClient:
         output_format: str = "",
         quality: int = 0,
         previews: bool = False,
+        images: Mapping[str, MediaSource] | None = None,
     ) -> jobs_pb2.Job:
         """Submit, follow the stream, return the finished job (``JobFailed`` otherwise)."""
         callback = on_progress or (ProgressBar() if progress_bar else None)
+        values = await self._media_inputs(inputs, images)
         created = await self.submit(
             workflow_id,
-            inputs,
+            values,
             params=params,
             priority=priority,
             output_format=output_format,
@@ -212,6 +223,42 @@ class AsyncGatewayClient:
                     if result is not None:
                         await result
         return _finished(await self.get(created.job_id))
+
+    async def upload(
+        self, source: bytes | Path | BinaryIO, content_type: str = ""
+    ) -> uploads_pb2.Upload:
+        """Upload a file for a media input; use the answer's ``ref`` (``upload://…``).
+
+        The bytes are checked by the gateway (an image must decode) and kept until no
+        job or upload refers to them. Retried like other calls (the stream is rebuilt).
+        """
+        data, kind = read_source(source, content_type)
+        messages = upload_messages(data, kind)
+        attempt = 1
+        while True:
+            try:
+                return await self.uploads.CreateUpload(
+                    iter(messages), metadata=self._metadata, timeout=self._timeout_s
+                )
+            except grpc.RpcError as exc:
+                error = from_rpc_error(exc)
+                if not self._retry.should_retry(error, attempt):
+                    raise error from exc
+                await asyncio.sleep(self._retry.delay_s(error, attempt))
+                attempt += 1
+
+    async def _media_inputs(
+        self, inputs: Mapping[str, Any], images: Mapping[str, MediaSource] | None
+    ) -> dict[str, Any]:
+        """``inputs`` plus ``images``, local files uploaded and given as references."""
+        values = dict(inputs)
+        for name, source in (images or {}).items():
+            if is_local(source):
+                assert not isinstance(source, str)
+                values[name] = (await self.upload(source)).ref
+            else:
+                values[name] = source
+        return values
 
     async def outputs(self, job_id: str) -> builtins.list[outputs_pb2.OutputFile]:
         request = outputs_pb2.ListOutputsRequest(job_id=job_id)

@@ -15,6 +15,12 @@ from google.api import httpbody_pb2
 from comfyui_gateway_client import _requests
 from comfyui_gateway_client._auth import Credentials
 from comfyui_gateway_client._errors import GatewayError, JobFailed, from_rpc_error
+from comfyui_gateway_client._media import (
+    MediaSource,
+    is_local,
+    read_source,
+    upload_messages,
+)
 from comfyui_gateway_client._progress import ProgressBar
 from comfyui_gateway_client._retry import RetryPolicy
 from comfyui_gateway_client.v1 import (
@@ -24,6 +30,8 @@ from comfyui_gateway_client.v1 import (
     jobs_pb2_grpc,
     outputs_pb2,
     outputs_pb2_grpc,
+    uploads_pb2,
+    uploads_pb2_grpc,
     workflows_pb2,
     workflows_pb2_grpc,
 )
@@ -65,6 +73,7 @@ class GatewayClient:
         self.workflows = workflows_pb2_grpc.WorkflowServiceStub(self._channel)
         self.jobs = jobs_pb2_grpc.JobServiceStub(self._channel)
         self.outputs_service = outputs_pb2_grpc.OutputServiceStub(self._channel)
+        self.uploads = uploads_pb2_grpc.UploadServiceStub(self._channel)
 
     # ---- plumbing -------------------------------------------------------------------
 
@@ -209,15 +218,19 @@ class GatewayClient:
         output_format: str = "",
         quality: int = 0,
         previews: bool = False,
+        images: Mapping[str, MediaSource] | None = None,
     ) -> jobs_pb2.Job:
         """Submit, follow the progress stream to the end, return the finished job.
 
+        ``images`` are media inputs by field name: reference strings (base64, data:,
+        http(s)://, s3://, upload://) as they are, local bytes/paths/files uploaded first.
         Raises ``JobFailed`` (with ``.job``) when the job fails or is cancelled.
         """
         callback = on_progress or (ProgressBar() if progress_bar else None)
+        values = self._media_inputs(inputs, images)
         created = self.submit(
             workflow_id,
-            inputs,
+            values,
             params=params,
             priority=priority,
             output_format=output_format,
@@ -229,6 +242,40 @@ class GatewayClient:
                 if callback is not None:
                     callback(event)
         return _finished(self.get(created.job_id))
+
+    def upload(self, source: bytes | Path | BinaryIO, content_type: str = "") -> uploads_pb2.Upload:
+        """Upload a file for a media input; use the answer's ``ref`` (``upload://…``).
+
+        The bytes are checked by the gateway (an image must decode) and kept until no
+        job or upload refers to them. Retried like other calls (the stream is rebuilt).
+        """
+        data, kind = read_source(source, content_type)
+        messages = upload_messages(data, kind)
+        attempt = 1
+        while True:
+            try:
+                return self.uploads.CreateUpload(
+                    iter(messages), metadata=self._metadata, timeout=self._timeout_s
+                )
+            except grpc.RpcError as exc:
+                error = from_rpc_error(exc)
+                if not self._retry.should_retry(error, attempt):
+                    raise error from exc
+                time.sleep(self._retry.delay_s(error, attempt))
+                attempt += 1
+
+    def _media_inputs(
+        self, inputs: Mapping[str, Any], images: Mapping[str, MediaSource] | None
+    ) -> dict[str, Any]:
+        """``inputs`` plus ``images``, local files uploaded and given as references."""
+        values = dict(inputs)
+        for name, source in (images or {}).items():
+            if is_local(source):
+                assert not isinstance(source, str)
+                values[name] = (self.upload(source)).ref
+            else:
+                values[name] = source
+        return values
 
     # ---- outputs --------------------------------------------------------------------
 
