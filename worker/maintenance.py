@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from comfyui_gateway.config import Settings
 from comfyui_gateway.eventbus import EventBus
 from comfyui_gateway.jobqueue.base import JobQueue
+from comfyui_gateway.jobs.input_retention import UnreferencedInputs
 from comfyui_gateway.jobs.recovery import Reconciler, ReconcilerConfig
 from comfyui_gateway.jobs.retention import RetentionSweeper
 from comfyui_gateway.names import reconciler_lock_key
@@ -112,6 +113,9 @@ class Maintenance:
             storage,
             retention_days=settings.JOB_RETENTION_DAYS,
             interval_s=interval_s,
+            inputs=UnreferencedInputs(
+                sessions, storage, retention_days=settings.JOB_RETENTION_DAYS
+            ),
         )
         self.deliverer = WebhookDeliverer(
             sessions,

@@ -162,24 +162,30 @@ class Media:
 
     def age(self, job_id: str, days: int) -> None:
         """Move a job's timestamps ``days`` back, straight in the database."""
+        self._execute("UPDATE jobs SET created_at = ?, completed_at = ? WHERE id = ?", days, job_id)
+
+    def age_input(self, sha256: str, days: int) -> None:
+        self._execute("UPDATE input_files SET created_at = ? WHERE sha256 = ?", days, sha256)
+
+    def _execute(self, sql: str, days: int, key: str) -> None:
         when = datetime.now(UTC) - timedelta(days=days)
         database = self.stack.env["DATABASE_URL"]
+        stamps = sql.count("?")
         if database.startswith("postgresql://"):
             import psycopg
 
             with psycopg.connect(database, autocommit=True) as conn:
-                conn.execute(
-                    "UPDATE jobs SET created_at = %s, completed_at = %s WHERE id = %s",
-                    (when, when, job_id),
-                )
+                conn.execute(sql.replace("?", "%s"), (*[when] * (stamps - 1), key))
             return
         with contextlib.closing(sqlite3.connect(database, timeout=30)) as conn:
             stamp = when.strftime("%Y-%m-%d %H:%M:%S.%f")
-            conn.execute(
-                "UPDATE jobs SET created_at = ?, completed_at = ? WHERE id = ?",
-                (stamp, stamp, job_id),
-            )
+            conn.execute(sql, (*[stamp] * (stamps - 1), key))
             conn.commit()
+
+    def input_path(self, sha256: str) -> str:
+        if self.s3 is not None:
+            return f"s3://{self.bucket}/_inputs/{sha256}.png"
+        return str(Path(self.stack.env["STORAGE_LOCAL_PATH"]) / "_inputs" / f"{sha256}.png")
 
     def close(self) -> None:
         self.channel.close()
@@ -538,4 +544,35 @@ def test_retention_removes_old_jobs_and_keeps_files_used_elsewhere(media: Media)
 
     media.age(second["jobId"], days=3)
     _wait_gone(media, second["jobId"])
+    assert not media.stored_exists(path)
+
+
+def test_retention_removes_inputs_no_job_references_any_more(media: Media) -> None:
+    picture = io.BytesIO()
+    Image.new("RGB", (64, 64), (uuid.uuid4().int % 256, 90, 30)).save(picture, "PNG")
+    data = picture.getvalue()
+    sha256 = hashlib.sha256(data).hexdigest()
+    image = base64.b64encode(data).decode()
+    jobs = [
+        media.run(
+            {
+                "workflowId": "img2img_v1",
+                "inputs": {"prompt": f"tapir-{uuid.uuid4().hex}", "image": image, "steps": 2},
+            }
+        )
+        for _ in range(2)
+    ]
+    path = media.input_path(sha256)
+    assert media.stored_exists(path)
+    media.age_input(sha256, days=3)
+
+    media.age(jobs[0]["jobId"], days=3)
+    _wait_gone(media, jobs[0]["jobId"])
+    assert media.stored_exists(path)  # the second job still references it
+
+    media.age(jobs[1]["jobId"], days=3)
+    _wait_gone(media, jobs[1]["jobId"])
+    deadline = time.monotonic() + DEADLINE_S
+    while media.stored_exists(path) and time.monotonic() < deadline:
+        time.sleep(0.2)
     assert not media.stored_exists(path)
