@@ -49,6 +49,10 @@ OTHER = {"X-API-Key": OTHER_KEY}
 SMALL = {"width": 64, "height": 64, "steps": 3}
 DEADLINE_S = 60.0
 
+# Two stacks (one with PostgreSQL, S3 and an RQ worker) start inside the first test's
+# budget; on a loaded machine that alone can take more than the default 60 s.
+pytestmark = pytest.mark.timeout(240)
+
 
 class Receiver:
     """A webhook receiver on a free loopback port, keeping every JSON body it got."""
