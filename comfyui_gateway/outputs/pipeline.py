@@ -15,15 +15,20 @@ serves. The server runs it for ``?convert=`` downloads. Either way:
 from __future__ import annotations
 
 import asyncio
+import logging
 import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import IO, Any
 
+from PIL import Image
+
 from comfyui_gateway.outputs.convert import convert_image, still_image_format
 from comfyui_gateway.outputs.formats import PILLOW_FORMATS, OutputFormat
 from comfyui_gateway.outputs.metadata import PngTextFilter, is_strippable, strip_metadata
 from comfyui_gateway.storage.streams import ChunkStream, spool
+
+log = logging.getLogger("comfyui_gateway.outputs")
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,11 +88,17 @@ def _transform(
         sink = tempfile.TemporaryFile()  # noqa: SIM115 (handed to the caller's stream)
         try:
             convert_image(source, sink, target, keep_metadata=not policy.strip)
+        except (OSError, ValueError, Image.DecompressionBombError) as exc:
+            # A header Pillow accepts over data it cannot decode (a truncated file):
+            # the output is kept as ComfyUI made it rather than lost.
+            sink.close()
+            log.warning("output not converted to %s: %s", target.format, exc)
         except BaseException:
             sink.close()
             raise
-        source.close()
-        return sink, target.content_type, True
+        else:
+            source.close()
+            return sink, target.content_type, True
     if policy.strip and is_strippable(content_type):
         source.seek(0)
         data = strip_metadata(source.read(), content_type)

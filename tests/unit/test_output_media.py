@@ -201,6 +201,14 @@ async def test_non_images_and_animations_pass_through_with_their_type() -> None:
     assert await run(video, "video/mp4", OutputPolicy(strip=True)) == ("video/mp4", video, False)
 
 
+async def test_an_undecodable_image_is_kept_as_it_came() -> None:
+    truncated = comfy_png(size=(256, 256))[:-40]
+    policy = OutputPolicy(target=OutputFormat("jpg"), strip=True)
+    content_type, body, converted = await run(truncated, "image/png", policy)
+    assert (content_type, converted) == ("image/png", False)
+    assert body == strip_png(truncated)
+
+
 async def test_same_format_is_not_re_encoded() -> None:
     original = comfy_png()
     policy = job_policy({"format": "png", "quality": 90}, strip=False)
