@@ -28,7 +28,8 @@ import requests
 from comfyui_gateway.cli.edge import envoy_binary, render_envoy_config, write_envoy_config
 from comfyui_gateway.config import load_settings
 
-START_TIMEOUT_S = 45.0
+START_TIMEOUT_S = 90.0
+"""Generous: on a loaded 2-core machine a server with PostgreSQL took over 45 s to answer."""
 
 
 def free_port() -> int:

@@ -8,4 +8,5 @@ multipart.py   the ``file`` part of a multipart/form-data body
 store.py       content-addressed storage of input bytes (``_inputs/<sha256>.<ext>``)
 resolve.py     a job's media fields → stored files and the names ComfyUI reads them by
 uploads.py     ``POST /uploads``: check, store, give the owner an id
+setup.py       the pieces built from the settings (limits, fetcher, resolver)
 """

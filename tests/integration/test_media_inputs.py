@@ -102,7 +102,10 @@ def media(
     s3.make_bucket(source_bucket)
     s3.put_object(source_bucket, "in/photo.png", io.BytesIO(PHOTO), len(PHOTO), "image/png")
     files = {"/photo.png": PHOTO, "/huge.png": HUGE}
-    with file_server(files, {"/moved": "/photo.png", "/loop": "/loop"}) as server:
+    redirects = {"/moved": "/photo.png", "/loop": "/loop"}
+    with file_server(files, redirects) as server:
+        # A listed host redirecting to an address that is not: the hop is checked again.
+        server.redirects["/to_loopback"] = server.url("/photo.png", host="127.0.0.1")
         env = {
             "API_KEYS": f"{USER_A}:user,{USER_B}:user,{ADMIN}:admin",
             "INPUT_ALLOWED_DOMAINS": "*,localhost",
@@ -358,6 +361,7 @@ BAD: dict[str, Callable[[MediaStack], str]] = {
     "thirty_megabytes": lambda m: m.files.url("/huge.png"),
     "loopback_not_listed": lambda m: m.files.url("/photo.png", host="127.0.0.1"),
     "redirect_loop": lambda m: m.files.url("/loop"),
+    "redirect_to_loopback": lambda m: m.files.url("/to_loopback"),
     "missing_s3_object": lambda m: f"s3://{m.source_bucket}/nope.png",
     "not_a_reference": lambda m: "photo.png",
 }
@@ -431,3 +435,23 @@ def test_urls_and_bytes_never_reach_the_logs(media: MediaStack) -> None:
     for text in [logs, *(media.stack.log(name) for name in processes)]:
         assert secret not in text
         assert b64(picture)[:40] not in text
+
+
+# -- the bundled img2img_v1 (branch emulator-media) ------------------------------------
+
+
+@pytest.mark.parametrize("api", ["rest", "grpc"])
+@pytest.mark.parametrize("kind", KINDS)
+def test_img2img_runs_with_each_kind_of_reference(media: MediaStack, kind: str, api: str) -> None:
+    picture = PHOTO if kind in ("url", "s3") else noise_png(48, 32, seed=81)
+    inputs = {"image": reference(media, kind, picture), "prompt": f"{kind} {api}", "steps": 3}
+    if api == "rest":
+        answer = submit_rest(media, {"workflowId": "img2img_v1", "inputs": inputs})
+        assert answer.status_code == 202, answer.text
+        job_id = answer.json()["jobId"]
+    else:
+        job_id = submit_grpc(media, "img2img_v1", inputs)
+    job = wait_for(media, job_id)
+    assert job["status"] == "succeeded", job
+    (size, _), (source_size, _) = rgb_bytes(output_bytes(media, job)), rgb_bytes(picture)
+    assert size == source_size

@@ -91,3 +91,16 @@ def test_transcoder_lists_every_service_of_the_contract() -> None:
     assert set(_filter(template, "envoy.filters.http.grpc_json_transcoder")["services"]) == set(
         SERVICE_NAMES
     )
+
+
+def test_uploads_route_takes_max_input_bytes_before_the_catch_all() -> None:
+    settings = load_settings(None, MAX_INPUT_BYTES=123_456, MAX_REQUEST_BYTES=65_536)
+    config = render_envoy_config(settings, [("127.0.0.1", 50051)])
+    routes = _manager(config)["route_config"]["virtual_hosts"][0]["routes"]
+    names = [route.get("name") for route in routes]
+    uploads = routes[names.index("uploads")]
+    assert uploads["match"] == {"path": "/uploads"}
+    limit = uploads["typed_per_filter_config"]["envoy.filters.http.buffer"]["buffer"]
+    assert limit["max_request_bytes"] == 123_456
+    assert names.index("uploads") < [r["match"].get("prefix") for r in routes].index("/")
+    assert _filter(config, "envoy.filters.http.buffer")["max_request_bytes"] == 65_536
