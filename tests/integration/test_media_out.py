@@ -186,6 +186,20 @@ class Media:
             conn.execute(sql, (*[stamp] * (stamps - 1), key))
             conn.commit()
 
+    def has_cache_entry(self, job_id: str) -> bool:
+        """Whether the job's cache entry is written (just after its success commits)."""
+        sql = "SELECT count(*) FROM cache_entries WHERE job_id = ?"
+        database = self.stack.env["DATABASE_URL"]
+        if database.startswith("postgresql://"):
+            import psycopg
+
+            with psycopg.connect(database, autocommit=True) as conn:
+                row = conn.execute(sql.replace("?", "%s"), (job_id,)).fetchone()
+        else:
+            with contextlib.closing(sqlite3.connect(database, timeout=30)) as conn:
+                row = conn.execute(sql, (job_id,)).fetchone()
+        return bool(row and row[0])
+
     def input_path(self, sha256: str) -> str:
         if self.s3 is not None:
             return f"s3://{self.bucket}/_inputs/{sha256}.png"
@@ -475,6 +489,10 @@ def _cached_pair(media: Media) -> tuple[dict[str, Any], dict[str, Any]]:
     body = _body(f"otter-{uuid.uuid4().hex}")
     body["inputs"]["seed"] = 1234
     first = media.run(body)
+    # The entry is written right after the success commits: a poller can be quicker.
+    deadline = time.monotonic() + DEADLINE_S
+    while not media.has_cache_entry(first["jobId"]) and time.monotonic() < deadline:
+        time.sleep(0.1)
     hit = media.post(body)
     assert hit.status_code == 200 and hit.json()["status"] == "cache_hit", hit.text
     second = media.wait(hit.json()["jobId"])
