@@ -85,6 +85,8 @@ class Settings(BaseSettings):
     S3_ACCESS_KEY: str = ""
     S3_SECRET_KEY: str = ""
     S3_REGION: str = "us-east-1"
+    JOB_RETENTION_DAYS: int = Field(0, ge=0)
+    """Finished jobs older than this many days are removed with their files; 0 keeps all."""
     WEBHOOK_SECRET: str = ""
     """HMAC-SHA256 key for the ``X-Signature`` header of webhooks."""
     WEBHOOK_ALLOWED_DOMAINS: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["*"])
@@ -135,6 +137,9 @@ class Settings(BaseSettings):
     """Secret the rendered graph is encrypted with in privacy mode (any string; a key is
     derived from it). Empty: derived from JWT_SECRET, else WEBHOOK_SECRET, else (embedded
     mode only) a random key per process; with REDIS_URL set one of the three is required."""
+    OUTPUT_METADATA: Literal["keep", "strip"] = "keep"
+    """``strip`` removes ComfyUI's prompt/workflow metadata (PNG text chunks, EXIF, XMP)
+    from stored outputs; privacy mode always strips."""
     CORS_ORIGINS: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["*"])
     NODE_ENV: str = "development"
     """Kept for compatibility with the description; ``production`` tightens warnings."""
@@ -152,6 +157,11 @@ class Settings(BaseSettings):
     GRPC_PORT)."""
 
     _process_privacy_secret: str = PrivateAttr(default="")
+
+    @property
+    def strip_output_metadata(self) -> bool:
+        """Whether stored outputs lose their embedded prompt (privacy mode forces it)."""
+        return self.PRIVACY_MODE or self.OUTPUT_METADATA == "strip"
 
     def model_post_init(self, context: Any) -> None:
         # Embedded mode without a configured secret: one random secret for this process,

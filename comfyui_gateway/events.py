@@ -27,6 +27,9 @@ class EventType(StrEnum):
     """A sampler step finished (step/maxSteps) and overall progress moved."""
     OUTPUT = "output"
     """An output file was stored."""
+    PREVIEW = "preview"
+    """A live preview frame (jobs with ``previews``): ``preview`` holds a small JPEG.
+    Travels on the bus only, never stored."""
     TERMINAL = "terminal"
     """The job ended: succeeded (with outputs), failed or cancelled (with the error)."""
 
@@ -48,6 +51,8 @@ class JobEvent:
     error: dict[str, Any] | None = None
     message: str = ""
     timestamp: float = field(default_factory=time.time)
+    preview: dict[str, Any] | None = None
+    """``{"contentType", "data" (base64), "width", "height"}`` on preview events."""
 
     @property
     def is_terminal(self) -> bool:

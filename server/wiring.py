@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from comfyui_gateway.jobs.cancellation import JobCanceller
+from comfyui_gateway.jobs.deletion import JobDeleter
 from comfyui_gateway.jobs.submission import JobSubmitter, SubmissionOptions
 from comfyui_gateway.media.setup import build_fetcher, build_resolver, media_limits
 from comfyui_gateway.media.uploads import UploadCreator
@@ -48,6 +49,7 @@ def build_services(deps: ServerDeps) -> Services:
                 media=resolver,
             ),
             JobCanceller(deps.sessions, deps.queue, deps.bus),
+            JobDeleter(deps.sessions, deps.storage),
         ),
         outputs=OutputService(deps, deps.storage),
         uploads=UploadService(

@@ -15,7 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from comfyui_gateway.cache import store as cache_store
 from comfyui_gateway.db.models.job_output import JobOutput
 from comfyui_gateway.jobs import store
-from comfyui_gateway.storage.base import Storage
+from comfyui_gateway.outputs.pipeline import OutputPolicy, process
+from comfyui_gateway.storage.base import Storage, StorageError
 from comfyui_gateway.storage.names import new_stored_name
 from comfyui_gateway.tracing import child_span
 from worker.comfyui import ComfyUIClient, OutputRef
@@ -26,15 +27,32 @@ Stored = Callable[[str], Awaitable[None]]
 """Called with ComfyUI's file name after each file is stored (for progress events)."""
 
 
+def _converted_name(filename: str, extension: str) -> str:
+    """ComfyUI's name with the converted file's extension (``a_00001_.png`` → ``.webp``)."""
+    stem, dot, _ = filename.rpartition(".")
+    return f"{stem if dot and stem else filename}.{extension}"
+
+
 async def store_output(
-    client: ComfyUIClient, storage: Storage, job_id: str, ref: OutputRef
+    client: ComfyUIClient,
+    storage: Storage,
+    job_id: str,
+    ref: OutputRef,
+    policy: OutputPolicy | None = None,
 ) -> JobOutput:
-    """Stream one ComfyUI output from ``/view`` into the job's folder; the unsaved row."""
+    """Stream one ComfyUI output from ``/view`` into the job's folder; the unsaved row.
+
+    ``policy`` (the job's ``outputFormat``, metadata stripping) is applied on the way,
+    so the row's sha256, size and type describe the file every delivery serves.
+    """
     filename = ref.filename or "output"
-    stored_name = new_stored_name(filename, ref.content_type)
+    processed = await process(client.download(ref), ref.content_type, policy or OutputPolicy())
+    if processed.converted and policy is not None and policy.target is not None:
+        filename = _converted_name(filename, policy.target.extension)
+    stored_name = new_stored_name(filename, processed.content_type)
     attributes = {"job.id": job_id, "storage.provider": type(storage).__name__}
     with child_span("storage.save", attributes) as span:
-        stored = await storage.save(job_id, stored_name, client.download(ref), ref.content_type)
+        stored = await storage.save(job_id, stored_name, processed.chunks, processed.content_type)
         if span is not None:
             span.set_attribute("storage.size", stored.size)
     return JobOutput(
@@ -61,18 +79,19 @@ async def collect_and_succeed(
     cache_ttl_s: int,
     on_stored: Stored | None = None,
     log_lines: Callable[[list[JobOutput]], list[str]] | None = None,
+    policy: OutputPolicy | None = None,
 ) -> list[JobOutput] | None:
     """Store every file output and finish the job; None if another finisher won.
 
     A loser recorded nothing, so the job's outputs are listed exactly once; its files
-    stay behind under fresh names that nothing refers to (storage deletes whole jobs
-    only, and deleting the folder would take the winner's files too).
+    (fresh names nothing refers to) are deleted one by one, never the job's folder,
+    which holds the winner's files too.
     """
     outputs: list[JobOutput] = []
     for ref in refs:
         if not ref.is_file:
             continue
-        outputs.append(await store_output(client, storage, job_id, ref))
+        outputs.append(await store_output(client, storage, job_id, ref, policy))
         if on_stored is not None:
             await on_stored(ref.filename or "output")
     async with sessions() as session:
@@ -83,6 +102,16 @@ async def collect_and_succeed(
         if won and cache_ttl_s > 0:
             await cache_store.remember_job(session, job_id, ttl_s=cache_ttl_s)
     if not won:
-        log.warning("job %s finished elsewhere; %d stored file(s) unused", job_id, len(outputs))
+        log.warning("job %s finished elsewhere; removing %d unused file(s)", job_id, len(outputs))
+        await discard_outputs(storage, outputs)
         return None
     return outputs
+
+
+async def discard_outputs(storage: Storage, outputs: Sequence[JobOutput]) -> None:
+    """Delete stored files no row refers to; a failure is logged, never raised."""
+    for output in outputs:
+        try:
+            await storage.delete(output.job_id, output.stored_name)
+        except StorageError as exc:
+            log.warning("could not delete unused output %s: %s", output.stored_name, exc)

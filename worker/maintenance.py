@@ -1,4 +1,5 @@
-"""Background duties beside the job slots: the reconciler and the webhook deliverer.
+"""Background duties beside the job slots: the reconciler, the webhook deliverer and
+retention (``JOB_RETENTION_DAYS``).
 
 Where they run (the composition roots decide):
 
@@ -23,7 +24,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from comfyui_gateway.config import Settings
 from comfyui_gateway.eventbus import EventBus
 from comfyui_gateway.jobqueue.base import JobQueue
+from comfyui_gateway.jobs.input_retention import UnreferencedInputs
 from comfyui_gateway.jobs.recovery import Reconciler, ReconcilerConfig
+from comfyui_gateway.jobs.retention import RetentionSweeper
 from comfyui_gateway.names import reconciler_lock_key
 from comfyui_gateway.storage.base import Storage
 from comfyui_gateway.webhooks.deliverer import WebhookDeliverer
@@ -82,6 +85,7 @@ class Maintenance:
             bus=bus,
             client_config=ClientConfig.from_timeout_ms(settings.COMFYUI_TIMEOUT_MS),
             cache_ttl_s=cache_ttl_s,
+            strip_metadata=settings.strip_output_metadata,
         )
         interval_s = settings.RECONCILE_INTERVAL_MS / 1000
         owner = f"reconciler-{uuid.uuid4().hex[:12]}"
@@ -104,6 +108,15 @@ class Maintenance:
             ),
             lock,
         )
+        self.retention = RetentionSweeper(
+            sessions,
+            storage,
+            retention_days=settings.JOB_RETENTION_DAYS,
+            interval_s=interval_s,
+            inputs=UnreferencedInputs(
+                sessions, storage, retention_days=settings.JOB_RETENTION_DAYS
+            ),
+        )
         self.deliverer = WebhookDeliverer(
             sessions,
             WebhookSender(settings.WEBHOOK_SECRET, settings.WEBHOOK_ALLOWED_DOMAINS),
@@ -113,8 +126,10 @@ class Maintenance:
     async def start(self) -> None:
         await self.deliverer.start()
         self.reconciler.start()
+        self.retention.start()
 
     async def stop(self) -> None:
+        await self.retention.stop()
         await self.reconciler.stop()
         await self.deliverer.stop()
         await self._inspector.close()

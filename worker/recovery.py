@@ -21,6 +21,7 @@ from comfyui_gateway.jobs import store
 from comfyui_gateway.jobs.recovery import PromptFate
 from comfyui_gateway.jobs.status import JobStatus
 from comfyui_gateway.jobs.views import output_view
+from comfyui_gateway.outputs.pipeline import job_policy
 from comfyui_gateway.storage.base import Storage
 from worker.collect import collect_and_succeed
 from worker.comfyui import ClientConfig, ComfyUIClient, Failed, Finished, Interrupted
@@ -41,12 +42,14 @@ class HistoryInspector:
         bus: EventBus,
         client_config: ClientConfig,
         cache_ttl_s: int,
+        strip_metadata: bool = False,
     ) -> None:
         self._sessions = sessions
         self._storage = storage
         self._bus = bus
         self._client_config = client_config
         self._cache_ttl_s = cache_ttl_s
+        self._strip_metadata = strip_metadata
         self._clients: dict[str, ComfyUIClient] = {}
 
     async def close(self) -> None:
@@ -98,6 +101,7 @@ class HistoryInspector:
                 attempt=job.attempt,
                 refs=terminal.outputs,
                 cache_ttl_s=self._cache_ttl_s,
+                policy=job_policy(job.output_format, strip=self._strip_metadata),
             )
             if outputs is None:
                 return

@@ -13,6 +13,7 @@ ComfyUI (delete if pending, interrupt if executing and ours).
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import logging
@@ -34,11 +35,21 @@ from comfyui_gateway.jobs import store
 from comfyui_gateway.jobs.status import JobStatus
 from comfyui_gateway.jobs.views import output_view
 from comfyui_gateway.logs import correlation_id, log_fields
+from comfyui_gateway.outputs.pipeline import job_policy
+from comfyui_gateway.outputs.previews import shrink_preview
 from comfyui_gateway.privacy import Privacy
 from comfyui_gateway.storage.base import Storage
 from comfyui_gateway.tracing import job_span, mark_error
 from worker.collect import collect_and_succeed
-from worker.comfyui import ComfyUIClient, Event, NodeStarted, Outcome, OutputRef, StepProgress
+from worker.comfyui import (
+    ComfyUIClient,
+    Event,
+    NodeStarted,
+    Outcome,
+    OutputRef,
+    PreviewImage,
+    StepProgress,
+)
 from worker.inputs import InputDelivery
 
 log = logging.getLogger("comfyui_gateway.worker.runner")
@@ -64,6 +75,8 @@ class RunnerConfig:
     retry_backoff_s: float = 2.0
     cache_ttl_s: int = 0
     """Seconds a success answers identical requests (0: caching off)."""
+    strip_metadata: bool = False
+    """Remove prompt/workflow metadata from stored outputs (privacy mode, OUTPUT_METADATA)."""
 
 
 class JobRunner:
@@ -140,6 +153,8 @@ class _JobExecution:
         self.progress = 0.0
         self._last_progress_write = 0.0
         self._cancel_sent = False
+        self._step = (0, 0)
+        """The latest sampler step (value, max), stamped on preview frames."""
         self.outcome = "unfinished"  # how this attempt ended, for ``_log_end``
 
     def _fields(self, **more: Any) -> dict[str, Any]:
@@ -232,13 +247,39 @@ class _JobExecution:
             await self._publish(EventType.NODE, node=event.node, node_type=node_type)
             await self._log("info", f"Node {event.node} ({node_type or 'unknown'}) started")
         elif isinstance(event, StepProgress):
+            self._step = (event.value, event.max)
             await self._publish(
                 EventType.PROGRESS, node=event.node, step=event.value, max_steps=event.max
             )
+        elif isinstance(event, PreviewImage):
+            if self.job.previews:
+                await self._publish_preview(event)
+            return
         now = time.monotonic()
         if now - self._last_progress_write >= self.r._config.progress_write_s:
             self._last_progress_write = now
             await self._record(progress=self.progress)
+
+    async def _publish_preview(self, event: PreviewImage) -> None:
+        """One shrunk frame on the bus (never the database); undecodable ones are dropped."""
+        frame = await asyncio.to_thread(shrink_preview, event.data)
+        if frame is None:
+            return
+        step, total = self._step
+        if event.ahead_of_progress:  # this frame's own progress message comes next
+            step = min(step + 1, total) if total else step + 1
+        await self._publish(
+            EventType.PREVIEW,
+            node=event.node or "",
+            step=step,
+            max_steps=total,
+            preview={
+                "contentType": frame.content_type,
+                "data": base64.b64encode(frame.data).decode("ascii"),
+                "width": frame.width,
+                "height": frame.height,
+            },
+        )
 
     async def _heartbeat(self) -> None:
         while True:
@@ -268,6 +309,7 @@ class _JobExecution:
             cache_ttl_s=self.r._config.cache_ttl_s,
             on_stored=self._on_stored,
             log_lines=final_lines,
+            policy=job_policy(self.job.output_format, strip=self.r._config.strip_metadata),
         )
         if outputs is None:
             self.outcome = "ended elsewhere"

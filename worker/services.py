@@ -62,6 +62,7 @@ def build_backend_worker(
         config=RunnerConfig(
             worker_id=identity,
             cache_ttl_s=settings.CACHE_TTL_SECONDS if settings.CACHE_ENABLED else 0,
+            strip_metadata=settings.strip_output_metadata,
         ),
         privacy=Privacy.from_settings(settings),
     )

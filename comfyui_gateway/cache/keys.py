@@ -39,6 +39,7 @@ def cache_key(
     checkpoint: str | None,
     *,
     workflow_version: int | None = None,
+    output_format: Mapping[str, Any] | None = None,
 ) -> str:
     """The hex SHA-256 cache key of a request.
 
@@ -55,6 +56,8 @@ def cache_key(
     }
     if workflow_version is not None:
         payload["workflowVersion"] = workflow_version
+    if output_format:  # absent when unset, so keys of earlier jobs stay valid
+        payload["outputFormat"] = dict(output_format)
     return hashlib.sha256(canonical_json(payload).encode("utf-8")).hexdigest()
 
 

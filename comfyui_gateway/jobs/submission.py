@@ -49,6 +49,7 @@ from comfyui_gateway.jobs.request_checks import check_job_request
 from comfyui_gateway.jobs.status import JobStatus
 from comfyui_gateway.jobs.views import output_url
 from comfyui_gateway.media.resolve import MediaResolver, ResolvedMedia, job_input_rows
+from comfyui_gateway.outputs.formats import OutputFormat
 from comfyui_gateway.privacy import Privacy
 from comfyui_gateway.storage.names import shown_storage_path
 from comfyui_gateway.tracing import child_span, current_traceparent, set_attributes
@@ -74,6 +75,9 @@ class JobRequest:
     callback_url: str = ""
     metadata: dict[str, Any] = field(default_factory=dict)
     priority: str = ""
+    output_format: OutputFormat | None = None
+    """Already validated (``outputs.formats.parse_output_format``)."""
+    previews: bool = False
     transport_request_id: str = ""
     """The edge's ``x-request-id`` when the call came through Envoy (retry-stable)."""
 
@@ -89,6 +93,12 @@ class JobRequest:
             "callbackUrl": self.callback_url,
             "metadata": self.metadata,
             "priority": self.priority,
+            "outputFormat": (
+                [self.output_format.format, self.output_format.quality]
+                if self.output_format
+                else None
+            ),
+            "previews": self.previews,
         }
         digest = idempotency.request_digest(canonical_json(fields))
         return idempotency.implicit_request_id(self.transport_request_id, digest)
@@ -209,6 +219,8 @@ class JobSubmitter:
                 queued_at=utcnow(),
                 cache_key=key,
                 traceparent=current_traceparent(),
+                output_format=_format_record(request),
+                previews=request.previews,
             )
             outputs = _serve_from_cache(job, hit) if hit is not None else []
             if self._media is not None and media.inputs:
@@ -254,6 +266,7 @@ class JobSubmitter:
             request.params,
             checkpoint_names(prepared.graph),
             workflow_version=version,
+            output_format=_format_record(request),
         )
 
     async def _store(
@@ -287,6 +300,10 @@ class JobSubmitter:
                 await self._queue.enqueue(job_id, priority)
         except Exception:  # the row is committed: the reconciler will enqueue it again
             log.exception("enqueue failed; the reconciler will retry", extra={"jobId": job_id})
+
+
+def _format_record(request: JobRequest) -> dict[str, Any] | None:
+    return request.output_format.to_record() if request.output_format is not None else None
 
 
 def _with_media(request: JobRequest, media: ResolvedMedia) -> JobRequest:

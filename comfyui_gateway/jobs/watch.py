@@ -101,15 +101,29 @@ async def watch_job(
 
 
 def conflate(events: list[JobEvent]) -> list[JobEvent]:
-    """Drop progress steps superseded by a later step of the same node in the same batch.
+    """Drop progress steps superseded by a later step of the same node in the same batch,
+    and every preview frame but the batch's last.
 
     A watcher that keeps up gets every event; one that lags (a slow client, thousands of
-    watchers) gets the latest step instead of a backlog of stale ones.
+    watchers) gets the latest step and the latest frame instead of a backlog of stale ones.
     """
+    last_preview = max(
+        (i for i, event in enumerate(events) if event.type is EventType.PREVIEW), default=-1
+    )
     kept: list[JobEvent] = []
-    for event in events:
-        if kept and _supersedes(event, kept[-1]):
-            kept[-1] = event
+    for index, event in enumerate(events):
+        if event.type is EventType.PREVIEW and index != last_preview:
+            continue
+        # A step supersedes the latest kept step of its node even across the kept frame.
+        last = len(kept) - 1
+        if (
+            last >= 0
+            and kept[last].type is EventType.PREVIEW
+            and event.type is not EventType.PREVIEW
+        ):
+            last -= 1
+        if last >= 0 and _supersedes(event, kept[last]):
+            kept[last] = event
         else:
             kept.append(event)
     return kept

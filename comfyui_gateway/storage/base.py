@@ -113,6 +113,14 @@ class Storage(Protocol):
         """Remove every output of a job; a job with no outputs is fine."""
         ...
 
+    async def delete(self, job_id: str, stored_name: str) -> None:
+        """Remove one output (and its job folder once empty); a missing one is fine.
+
+        Files are deleted one by one because a cache hit's rows point at another job's
+        files: whoever deletes decides per file, never per folder.
+        """
+        ...
+
     async def check(self) -> None:
         """Make sure the store is usable (folder writable, bucket present — created if not).
 

@@ -272,6 +272,23 @@ class LocalStorage:
         _confined(job_dir)  # never delete through a symlink
         shutil.rmtree(job_dir)
 
+    async def delete(self, job_id: str, stored_name: str) -> None:
+        path, meta = self._paths(job_id, stored_name)
+        try:
+            await asyncio.to_thread(self._delete_one, path, meta)
+        except OSError as exc:
+            raise StorageError(f"cannot delete {path}: {exc.strerror}") from exc
+
+    @staticmethod
+    def _delete_one(path: Path, meta: Path) -> None:
+        for item in (meta, path):
+            with contextlib.suppress(FileNotFoundError):
+                item.unlink()
+        # The folder goes once nothing but empty bookkeeping is left in it.
+        for folder in (meta.parent, path.parent):
+            with contextlib.suppress(FileNotFoundError, OSError):
+                folder.rmdir()
+
     async def check(self) -> None:
         try:
             await asyncio.to_thread(self._check)

@@ -190,6 +190,13 @@ class S3Storage:
                 f"could not delete {len(failures)} objects under {self._url(prefix)}: {failures[0]}"
             )
 
+    async def delete(self, job_id: str, stored_name: str) -> None:
+        key = object_key(job_id, stored_name)
+        try:
+            await asyncio.to_thread(self._client.remove_object, self._bucket, key)
+        except _TRANSPORT_ERRORS as exc:
+            raise StorageError(f"cannot delete {self._url(key)}: {exc}") from exc
+
     def _delete_prefix(self, prefix: str) -> list[str]:
         def keys() -> Iterator[DeleteObject]:
             for item in self._client.list_objects(self._bucket, prefix=prefix, recursive=True):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -60,6 +61,16 @@ def job_message(job: Job, outputs: Sequence[JobOutput], queue_position: int = 0)
         inputs=struct_from(job.inputs or {}),
         attempt=job.attempt,
         queue_position=queue_position,
+        output_format=output_format_message(job.output_format),
+        previews=bool(job.previews),
+    )
+
+
+def output_format_message(record: dict[str, Any] | None) -> jobs_pb2.OutputFormat | None:
+    if not record:
+        return None
+    return jobs_pb2.OutputFormat(
+        format=str(record.get("format", "")), quality=int(record.get("quality", 0))
     )
 
 
@@ -78,6 +89,18 @@ def event_message(event: JobEvent) -> jobs_pb2.JobEvent:
         error=error_message(event.error),
         timestamp=timestamp_from(datetime.fromtimestamp(event.timestamp).astimezone()),
         message=event.message,
+        preview=preview_message(event.preview),
+    )
+
+
+def preview_message(preview: dict[str, Any] | None) -> jobs_pb2.PreviewFrame | None:
+    if not preview:
+        return None
+    return jobs_pb2.PreviewFrame(
+        content_type=str(preview.get("contentType", "")),
+        data=base64.b64decode(str(preview.get("data", ""))),
+        width=int(preview.get("width", 0)),
+        height=int(preview.get("height", 0)),
     )
 
 

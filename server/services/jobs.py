@@ -9,12 +9,16 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
+from google.protobuf import empty_pb2
+
 from comfyui_gateway.errors import ValidationError
 from comfyui_gateway.jobs import store
 from comfyui_gateway.jobs.cancellation import JobCanceller
+from comfyui_gateway.jobs.deletion import JobDeleter
 from comfyui_gateway.jobs.submission import AcceptedJob, JobRequest, JobSubmitter
 from comfyui_gateway.jobs.waiting import Preference, parse_prefer, wait_until_finished
 from comfyui_gateway.jobs.watch import watch_job
+from comfyui_gateway.outputs.formats import parse_output_format
 from comfyui_gateway.v1 import jobs_pb2, jobs_pb2_grpc
 from server.call_scope import REQUEST_ID_KEY, current_caller, reply_with_status
 from server.convert import datetime_from, dict_from, timestamp_from
@@ -46,10 +50,17 @@ DEADLINE_MARGIN_S = 1.0
 
 
 class JobService(jobs_pb2_grpc.JobServiceServicer):
-    def __init__(self, deps: ServerDeps, submitter: JobSubmitter, canceller: JobCanceller) -> None:
+    def __init__(
+        self,
+        deps: ServerDeps,
+        submitter: JobSubmitter,
+        canceller: JobCanceller,
+        deleter: JobDeleter,
+    ) -> None:
         self._deps = deps
         self._submitter = submitter
         self._canceller = canceller
+        self._deleter = deleter
 
     async def CreateJob(
         self, request: jobs_pb2.CreateJobRequest, context: Any
@@ -62,6 +73,10 @@ class JobService(jobs_pb2_grpc.JobServiceServicer):
             metadata=dict_from(request.metadata) or {},
             priority=request.priority,
             transport_request_id=_edge_request_id(context),
+            output_format=parse_output_format(
+                request.output_format.format, request.output_format.quality
+            ),
+            previews=request.previews,
         )
         encoding = request.output_encoding.lower()
         if encoding not in OUTPUT_ENCODINGS:
@@ -141,6 +156,12 @@ class JobService(jobs_pb2_grpc.JobServiceServicer):
         return jobs_pb2.CancelJobResponse(
             job_id=request.job_id, status=status, message=CANCEL_MESSAGE
         )
+
+    async def DeleteJob(self, request: jobs_pb2.DeleteJobRequest, context: Any) -> empty_pb2.Empty:
+        caller = current_caller()
+        await self._deleter.delete(request.job_id, caller.owner_filter(), caller.subject)
+        reply_with_status(204)
+        return empty_pb2.Empty()
 
     async def GetJobLogs(
         self, request: jobs_pb2.GetJobLogsRequest, context: Any

@@ -4,7 +4,8 @@ A file is addressed by its stored name (``<uuid>.<ext>``, as in the output's ``u
 or by the name ComfyUI gave it (what the description's TypeScript client sends). Only
 names recorded for the job can match, so nothing outside the job's folder is
 reachable. Downloads stream in chunks (``stream google.api.HttpBody``); base64 needs
-the whole file and is the one place it is held in memory.
+the whole file and is the one place it is held in memory. ``?convert=`` re-encodes a
+still image through temporary files (``outputs.pipeline``), never two copies in memory.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from comfyui_gateway.db.models.job_output import JobOutput
 from comfyui_gateway.errors import OutputNotFound, ValidationError
 from comfyui_gateway.jobs import store
 from comfyui_gateway.jobs.views import output_url
+from comfyui_gateway.outputs.formats import OutputFormat, parse_convert
+from comfyui_gateway.outputs.pipeline import OutputPolicy, Processed, process
 from comfyui_gateway.storage import Storage
 from comfyui_gateway.v1 import outputs_pb2, outputs_pb2_grpc
 from server.call_scope import add_response_header, current_caller
@@ -70,22 +73,34 @@ class OutputService(outputs_pb2_grpc.OutputServiceServicer):
             raise ValidationError(
                 "filename is required", details=[{"field": "filename", "message": "is required"}]
             )
+        target = parse_convert(request.convert, request.quality)
         output, folder = await self._find(request.job_id, request.filename)
-        if fmt == "base64":
-            yield await self._as_base64(output, folder, request.filename)
-            return
-        add_response_header("content-disposition", _disposition(output.filename))
-        stream = await self._storage.open(folder, output.stored_name)
-        async with contextlib.aclosing(stream):
+        processed = await self._read(output, folder, target)
+        async with contextlib.aclosing(processed.chunks):  # type: ignore[type-var]
+            if fmt == "base64":
+                yield await _as_base64(processed, request.filename)
+                return
+            name = _served_name(output.filename, target if processed.converted else None)
+            add_response_header("content-disposition", _disposition(name))
             first = True
-            async for chunk in stream:
+            async for chunk in processed.chunks:
                 if first:
                     first = False
-                    yield httpbody_pb2.HttpBody(content_type=output.content_type, data=chunk)
+                    yield httpbody_pb2.HttpBody(content_type=processed.content_type, data=chunk)
                 else:
                     yield httpbody_pb2.HttpBody(data=chunk)
         if first:  # an empty file still answers with its content type
-            yield httpbody_pb2.HttpBody(content_type=output.content_type, data=b"")
+            yield httpbody_pb2.HttpBody(content_type=processed.content_type, data=b"")
+
+    async def _read(self, output: JobOutput, folder: str, target: OutputFormat | None) -> Processed:
+        """The stored bytes, converted on the fly when ``?convert=`` asks (still images)."""
+        stream = await self._storage.open(folder, output.stored_name)
+        if target is None:
+            return Processed(stream, output.content_type)
+        try:
+            return await process(stream, output.content_type, OutputPolicy(target=target))
+        finally:
+            await stream.aclose()
 
     async def _find(self, job_id: str, name: str) -> tuple[JobOutput, str]:
         """The output and the job folder holding its file (a cache hit's are its source's)."""
@@ -103,21 +118,25 @@ class OutputService(outputs_pb2_grpc.OutputServiceServicer):
             raise OutputNotFound(f"Job {job_id} has no output named {name!r}")
         raise OutputNotFound(f"Job {job_id} has no such output")  # never echo junk
 
-    async def _as_base64(
-        self, output: JobOutput, folder: str, requested: str
-    ) -> httpbody_pb2.HttpBody:
-        stream = await self._storage.open(folder, output.stored_name)
-        async with contextlib.aclosing(stream):
-            data = b"".join([chunk async for chunk in stream])
-        body = {
-            "filename": requested,
-            "contentType": output.content_type,
-            "size": len(data),
-            "data": base64.b64encode(data).decode("ascii"),
-        }
-        return httpbody_pb2.HttpBody(
-            content_type="application/json", data=json.dumps(body).encode("utf-8")
-        )
+
+async def _as_base64(processed: Processed, requested: str) -> httpbody_pb2.HttpBody:
+    data = b"".join([chunk async for chunk in processed.chunks])
+    body = {
+        "filename": requested,
+        "contentType": processed.content_type,
+        "size": len(data),
+        "data": base64.b64encode(data).decode("ascii"),
+    }
+    return httpbody_pb2.HttpBody(
+        content_type="application/json", data=json.dumps(body).encode("utf-8")
+    )
+
+
+def _served_name(filename: str, target: OutputFormat | None) -> str:
+    if target is None:
+        return filename
+    stem, dot, _ = filename.rpartition(".")
+    return f"{stem if dot and stem else filename}.{target.extension}"
 
 
 def _disposition(filename: str) -> str:

@@ -54,6 +54,21 @@ def test_generate_streams_progress_then_returns_outputs(gateway: GatewayStack) -
         assert job.job_id in {j.job_id for j in gw.list(workflow_id="sdxl_realism_v1").jobs}
 
 
+def test_generate_with_an_output_format_then_delete(gateway: GatewayStack) -> None:
+    with GatewayClient(gateway.grpc_address) as gw:
+        job = gw.generate("sdxl_realism_v1", INPUTS, output_format="webp", quality=75)
+        assert job.output_format.format == "webp" and job.output_format.quality == 75
+        assert job.outputs[0].content_type == "image/webp"
+        sink = io.BytesIO()
+        gw.download(job.job_id, job.outputs[0].url.rsplit("/", 1)[1], sink)
+        assert sink.getvalue()[:4] == b"RIFF" and sink.getvalue()[8:12] == b"WEBP"
+        with pytest.raises(ValidationError):
+            gw.submit("sdxl_realism_v1", INPUTS, output_format="bmp")
+        gw.delete(job.job_id)
+        with pytest.raises(NotFound):
+            gw.get(job.job_id)
+
+
 def test_submit_is_idempotent_per_request_id(gateway: GatewayStack) -> None:
     with GatewayClient(gateway.grpc_address) as gw:
         first = gw.submit("icon_512", {**INPUTS, "steps": 2}, request_id="same-request")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -186,3 +187,9 @@ async def test_two_finishers_record_outputs_once(gateway_core: GatewayCore) -> N
         entries = await session.scalar(select(func.count(CacheEntry.key)))
     assert rows == 1
     assert entries == 0  # a random seed is never cached
+    # The losers' files are gone: the job's folder holds exactly the winner's file.
+    (winner,) = [output for result in results if result is not None for output in result]
+    stored = sorted(
+        path.name for path in Path(winner.storage_path).parent.iterdir() if path.is_file()
+    )
+    assert stored == [winner.stored_name]

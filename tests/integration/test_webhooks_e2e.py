@@ -32,16 +32,18 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayStack]:
         "RECONCILE_INTERVAL_MS": "500",
     }
     running = GatewayStack(tmp_path_factory.mktemp("webhooks"), env, emulator=True).start()
-    subprocess.run(
-        [sys.executable, "-m", "comfyui_gateway", "init"],
-        env=running.env,
-        cwd=running.workdir,
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
-    yield running
-    running.stop()
+    try:  # a timeout during set-up must not leave the processes running
+        subprocess.run(
+            [sys.executable, "-m", "comfyui_gateway", "init"],
+            env=running.env,
+            cwd=running.workdir,
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+        yield running
+    finally:
+        running.stop()
 
 
 def post_job(stack: GatewayStack, body: dict[str, Any]) -> requests.Response:

@@ -87,5 +87,5 @@ def test_binary_previews() -> None:
     )
     raw = struct.pack(">II", 4, len(metadata)) + metadata.encode() + b"img"
     assert parse_binary(raw) == PreviewImage(
-        prompt_id="p", node="3", image_type="image/jpeg", data=b"img"
+        prompt_id="p", node="3", image_type="image/jpeg", data=b"img", ahead_of_progress=True
     )

@@ -180,6 +180,20 @@ class StorageContract:
         await storage.delete_job(JOB)  # again: nothing left, still fine
         await storage.delete_job("never-existed")
 
+    async def test_delete_removes_one_file_and_keeps_its_neighbours(self, storage: Storage) -> None:
+        await storage.save(JOB, "a.png", lazily(iter([b"data"])), "image/png")
+        kept = await storage.save(JOB, "b.png", lazily(iter([b"more"])), "image/png")
+
+        await storage.delete(JOB, "a.png")
+
+        assert await storage.stat(JOB, "a.png") is None
+        assert await storage.stat(JOB, "b.png") == kept
+        await storage.delete(JOB, "a.png")  # again: already gone, still fine
+        await storage.delete(JOB, "b.png")
+        assert await self.leftovers(storage, JOB) == []
+        with pytest.raises(ValidationError):
+            await storage.delete(JOB, "../x")
+
     async def test_failing_source_leaves_nothing_behind(self, storage: Storage) -> None:
         await storage.save(OTHER_JOB, "keep.png", lazily(iter([b"k"])), "image/png")
         with pytest.raises(RuntimeError, match="dropped"):

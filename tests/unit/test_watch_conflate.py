@@ -32,3 +32,25 @@ def test_other_events_and_other_nodes_are_kept_in_order() -> None:
 
 def test_a_single_event_passes_untouched() -> None:
     assert conflate([step("3", 1)]) == [step("3", 1)]
+
+
+def preview(step_value: int) -> JobEvent:
+    frame = {"contentType": "image/jpeg", "data": f"frame{step_value}", "width": 8, "height": 8}
+    return JobEvent(
+        type=EventType.PREVIEW,
+        job_id="j",
+        status="running",
+        node="3",
+        step=step_value,
+        preview=frame,
+        timestamp=1.0,
+    )
+
+
+def test_a_lagging_watcher_gets_only_the_latest_preview_frame() -> None:
+    events = [preview(1), step("3", 1), preview(2), step("3", 2), preview(3), step("3", 3)]
+    assert conflate(events) == [step("3", 3), preview(3)]
+
+
+def test_preview_events_survive_the_bus_json() -> None:
+    assert JobEvent.from_json(preview(4).to_json()) == preview(4)

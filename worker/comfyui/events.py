@@ -97,6 +97,9 @@ class PreviewImage(Event):
     node: str | None
     image_type: str
     data: bytes = field(repr=False)
+    ahead_of_progress: bool = False
+    """True for frames with metadata (event 4): ComfyUI sends them before the step's
+    ``progress`` message, plain frames (event 1) come after it."""
 
 
 @dataclass(frozen=True, kw_only=True)

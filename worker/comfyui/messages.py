@@ -139,5 +139,6 @@ def parse_binary(raw: bytes) -> PreviewImage | None:
             node=str(node) if node is not None else None,
             image_type=str(metadata.get("image_type", "image/jpeg")),
             data=raw[8 + length :],
+            ahead_of_progress=True,
         )
     return None

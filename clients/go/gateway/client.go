@@ -117,8 +117,24 @@ func wrap(err error, trailer metadata.MD) error {
 	return result
 }
 
+// SubmitOption sets an optional field of a job request (see WithOutputFormat, WithPreviews).
+type SubmitOption func(*gatewayv1.CreateJobRequest)
+
+// WithOutputFormat converts the job's stored outputs: "png", "jpg" or "webp", quality
+// 1-100 (0: the gateway's default).
+func WithOutputFormat(format string, quality int32) SubmitOption {
+	return func(request *gatewayv1.CreateJobRequest) {
+		request.OutputFormat = &gatewayv1.OutputFormat{Format: format, Quality: quality}
+	}
+}
+
+// WithPreviews adds live "preview" events (small JPEG frames) to the progress stream.
+func WithPreviews() SubmitOption {
+	return func(request *gatewayv1.CreateJobRequest) { request.Previews = true }
+}
+
 // Submit queues a job with a fresh metadata.requestId, so a retry never runs it twice.
-func (c *Client) Submit(ctx context.Context, workflowID string, inputs map[string]any) (*gatewayv1.CreateJobResponse, error) {
+func (c *Client) Submit(ctx context.Context, workflowID string, inputs map[string]any, options ...SubmitOption) (*gatewayv1.CreateJobResponse, error) {
 	in, err := structpb.NewStruct(inputs)
 	if err != nil {
 		return nil, err
@@ -128,10 +144,12 @@ func (c *Client) Submit(ctx context.Context, workflowID string, inputs map[strin
 		return nil, err
 	}
 	meta, _ := structpb.NewStruct(map[string]any{"requestId": hex.EncodeToString(id)})
+	request := &gatewayv1.CreateJobRequest{WorkflowId: workflowID, Inputs: in, Metadata: meta}
+	for _, option := range options {
+		option(request)
+	}
 	var trailer metadata.MD
-	response, err := c.Jobs.CreateJob(c.Context(ctx), &gatewayv1.CreateJobRequest{
-		WorkflowId: workflowID, Inputs: in, Metadata: meta,
-	}, grpc.Trailer(&trailer))
+	response, err := c.Jobs.CreateJob(c.Context(ctx), request, grpc.Trailer(&trailer))
 	return response, wrap(err, trailer)
 }
 
@@ -159,17 +177,31 @@ func (c *Client) Upload(ctx context.Context, data []byte, contentType string) (*
 	return upload, wrap(err, stream.Trailer())
 }
 
+// generation is what Generate will send: the inputs and the options of its Submit.
+type generation struct {
+	inputs map[string]any
+	submit []SubmitOption
+}
+
 // GenerateOption adds to what Generate sends.
-type GenerateOption func(ctx context.Context, c *Client, inputs map[string]any) error
+type GenerateOption func(ctx context.Context, c *Client, g *generation) error
+
+// Submitting passes Submit options (WithOutputFormat, WithPreviews) through Generate.
+func Submitting(options ...SubmitOption) GenerateOption {
+	return func(_ context.Context, _ *Client, g *generation) error {
+		g.submit = append(g.submit, options...)
+		return nil
+	}
+}
 
 // WithImage uploads data and passes its upload:// reference as the media input field.
 func WithImage(field string, data []byte, contentType string) GenerateOption {
-	return func(ctx context.Context, c *Client, inputs map[string]any) error {
+	return func(ctx context.Context, c *Client, g *generation) error {
 		upload, err := c.Upload(ctx, data, contentType)
 		if err != nil {
 			return err
 		}
-		inputs[field] = upload.Ref
+		g.inputs[field] = upload.Ref
 		return nil
 	}
 }
@@ -177,26 +209,27 @@ func WithImage(field string, data []byte, contentType string) GenerateOption {
 // WithImageRef passes a reference the gateway fetches itself (base64, data:, http(s)://,
 // s3://bucket/key, upload://id) as the media input field.
 func WithImageRef(field, ref string) GenerateOption {
-	return func(_ context.Context, _ *Client, inputs map[string]any) error {
-		inputs[field] = ref
+	return func(_ context.Context, _ *Client, g *generation) error {
+		g.inputs[field] = ref
 		return nil
 	}
 }
 
 // Generate submits a job, calls onEvent for each event of its progress stream, and
 // returns the finished job; a failed or cancelled job is an *Error with its code.
-// Options add media inputs (WithImage, WithImageRef).
+// Options add media inputs (WithImage, WithImageRef) and request fields (Submitting).
 func (c *Client) Generate(ctx context.Context, workflowID string, inputs map[string]any, onEvent func(*gatewayv1.JobEvent), options ...GenerateOption) (*gatewayv1.Job, error) {
 	values := make(map[string]any, len(inputs))
 	for key, value := range inputs {
 		values[key] = value
 	}
+	g := &generation{inputs: values}
 	for _, option := range options {
-		if err := option(ctx, c, values); err != nil {
+		if err := option(ctx, c, g); err != nil {
 			return nil, err
 		}
 	}
-	created, err := c.Submit(ctx, workflowID, values)
+	created, err := c.Submit(ctx, workflowID, values, g.submit...)
 	if err != nil {
 		return nil, err
 	}

@@ -63,6 +63,10 @@ export interface SubmitOptions {
   metadata?: Record<string, unknown>;
   /** Makes the submission idempotent; a random one is sent when omitted. */
   requestId?: string;
+  /** Convert stored outputs: format "png" | "jpg" | "webp", quality 1-100. */
+  outputFormat?: { format: "png" | "jpg" | "jpeg" | "webp"; quality?: number };
+  /** Stream live "preview" events (small JPEG frames) on watch(). */
+  previews?: boolean;
 }
 
 export interface GenerateOptions extends SubmitOptions {
@@ -155,6 +159,10 @@ export class GatewayClient {
       priority: options.priority ?? "",
       callbackUrl: options.callbackUrl ?? "",
       metadata,
+      outputFormat: options.outputFormat
+        ? { format: options.outputFormat.format, quality: options.outputFormat.quality ?? 0 }
+        : undefined,
+      previews: options.previews ?? false,
     });
   }
 
@@ -171,6 +179,11 @@ export class GatewayClient {
       limit: options.limit ?? 0,
       offset: options.offset ?? 0,
     });
+  }
+
+  /** Remove a finished job with its files (409 CONFLICT while queued or running). */
+  async delete(jobId: string): Promise<void> {
+    await this.call(this.jobs.deleteJob.bind(this.jobs), { jobId });
   }
 
   cancel(jobId: string): Promise<CancelJobResponse> {
@@ -252,12 +265,23 @@ export class GatewayClient {
     return job;
   }
 
-  /** Stream one output (stored or ComfyUI name) to a file; resolves to the byte count. */
-  async download(jobId: string, filename: string, path: string): Promise<number> {
+  /**
+   * Stream one output (stored or ComfyUI name) to a file; resolves to the byte count.
+   * `convert` ("jpg", "webp", "png", with `quality`) re-encodes a still image on the way.
+   */
+  async download(
+    jobId: string,
+    filename: string,
+    path: string,
+    options: { convert?: "png" | "jpg" | "jpeg" | "webp"; quality?: number } = {},
+  ): Promise<number> {
     const file = createWriteStream(path);
     let size = 0;
     try {
-      const stream = this.outputsService.downloadOutput({ jobId, filename, format: "" }, this.metadata);
+      const stream = this.outputsService.downloadOutput(
+        { jobId, filename, format: "", convert: options.convert ?? "", quality: options.quality ?? 0 },
+        this.metadata,
+      );
       for await (const chunk of stream as AsyncIterable<{ data: Uint8Array }>) {
         size += chunk.data.length;
         if (!file.write(chunk.data)) await once(file, "drain");

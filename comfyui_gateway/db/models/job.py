@@ -59,6 +59,10 @@ class Job(Base):
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     traceparent: Mapped[str | None] = mapped_column(String(64))
     """W3C traceparent of the call that created the job: its worker continues that trace."""
+    output_format: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    """``{"format": "webp", "quality": 90}`` when stored outputs are converted, else None."""
+    previews: Mapped[bool] = mapped_column(Boolean, default=False)
+    """Publish live preview frames on the job's event stream."""
 
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

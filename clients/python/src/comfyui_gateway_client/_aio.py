@@ -115,6 +115,9 @@ class AsyncGatewayClient:
         callback_url: str = "",
         metadata: Mapping[str, Any] | None = None,
         request_id: str | None = None,
+        output_format: str = "",
+        quality: int = 0,
+        previews: bool = False,
     ) -> jobs_pb2.CreateJobResponse:
         request = _requests.create_job(
             workflow_id,
@@ -124,6 +127,9 @@ class AsyncGatewayClient:
             callback_url=callback_url,
             metadata=metadata,
             request_id=request_id,
+            output_format=output_format,
+            quality=quality,
+            previews=previews,
         )
         return await self._call(self.jobs.CreateJob, request)
 
@@ -149,6 +155,10 @@ class AsyncGatewayClient:
             offset=offset,
         )
         return await self._call(self.jobs.ListJobs, request)
+
+    async def delete(self, job_id: str) -> None:
+        """Remove a finished job with its files (409 CONFLICT while queued or running)."""
+        await self._call(self.jobs.DeleteJob, jobs_pb2.DeleteJobRequest(job_id=job_id))
 
     async def cancel(self, job_id: str) -> jobs_pb2.CancelJobResponse:
         return await self._call(self.jobs.CancelJob, jobs_pb2.CancelJobRequest(job_id=job_id))
@@ -189,12 +199,23 @@ class AsyncGatewayClient:
         priority: str = "",
         on_progress: AsyncProgressCallback | None = None,
         progress_bar: bool = False,
+        output_format: str = "",
+        quality: int = 0,
+        previews: bool = False,
         images: Mapping[str, MediaSource] | None = None,
     ) -> jobs_pb2.Job:
         """Submit, follow the stream, return the finished job (``JobFailed`` otherwise)."""
         callback = on_progress or (ProgressBar() if progress_bar else None)
         values = await self._media_inputs(inputs, images)
-        created = await self.submit(workflow_id, values, params=params, priority=priority)
+        created = await self.submit(
+            workflow_id,
+            values,
+            params=params,
+            priority=priority,
+            output_format=output_format,
+            quality=quality,
+            previews=previews,
+        )
         if created.status != "cache_hit":
             async for event in self.watch(created.job_id):
                 if callback is not None:

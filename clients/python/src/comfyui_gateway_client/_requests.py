@@ -39,6 +39,9 @@ def create_job(
     callback_url: str,
     metadata: Mapping[str, Any] | None,
     request_id: str | None,
+    output_format: str = "",
+    quality: int = 0,
+    previews: bool = False,
 ) -> jobs_pb2.CreateJobRequest:
     """A CreateJobRequest that is always idempotent: ``metadata.requestId`` is set.
 
@@ -54,6 +57,10 @@ def create_job(
         priority=priority,
         callback_url=callback_url,
         metadata=struct(meta),
+        output_format=(
+            jobs_pb2.OutputFormat(format=output_format, quality=quality) if output_format else None
+        ),
+        previews=previews,
     )
 
 

@@ -122,8 +122,15 @@ class GatewayClient:
         callback_url: str = "",
         metadata: Mapping[str, Any] | None = None,
         request_id: str | None = None,
+        output_format: str = "",
+        quality: int = 0,
+        previews: bool = False,
     ) -> jobs_pb2.CreateJobResponse:
-        """Queue a job; status "queued", or "cache_hit" with its outputs already there."""
+        """Queue a job; status "queued", or "cache_hit" with its outputs already there.
+
+        ``output_format`` ("png", "jpg", "webp", with ``quality`` 1-100) converts the
+        stored outputs; ``previews`` adds live "preview" events to ``watch``.
+        """
         request = _requests.create_job(
             workflow_id,
             inputs,
@@ -132,6 +139,9 @@ class GatewayClient:
             callback_url=callback_url,
             metadata=metadata,
             request_id=request_id,
+            output_format=output_format,
+            quality=quality,
+            previews=previews,
         )
         return self._call(self.jobs.CreateJob, request)
 
@@ -158,6 +168,10 @@ class GatewayClient:
             offset=offset,
         )
         return self._call(self.jobs.ListJobs, request)
+
+    def delete(self, job_id: str) -> None:
+        """Remove a finished job with its files (409 CONFLICT while queued or running)."""
+        self._call(self.jobs.DeleteJob, jobs_pb2.DeleteJobRequest(job_id=job_id))
 
     def cancel(self, job_id: str) -> jobs_pb2.CancelJobResponse:
         return self._call(self.jobs.CancelJob, jobs_pb2.CancelJobRequest(job_id=job_id))
@@ -201,6 +215,9 @@ class GatewayClient:
         priority: str = "",
         on_progress: ProgressCallback | None = None,
         progress_bar: bool = False,
+        output_format: str = "",
+        quality: int = 0,
+        previews: bool = False,
         images: Mapping[str, MediaSource] | None = None,
     ) -> jobs_pb2.Job:
         """Submit, follow the progress stream to the end, return the finished job.
@@ -211,7 +228,15 @@ class GatewayClient:
         """
         callback = on_progress or (ProgressBar() if progress_bar else None)
         values = self._media_inputs(inputs, images)
-        created = self.submit(workflow_id, values, params=params, priority=priority)
+        created = self.submit(
+            workflow_id,
+            values,
+            params=params,
+            priority=priority,
+            output_format=output_format,
+            quality=quality,
+            previews=previews,
+        )
         if created.status != "cache_hit":
             for event in self.watch(created.job_id):
                 if callback is not None:

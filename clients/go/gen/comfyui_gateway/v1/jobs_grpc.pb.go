@@ -7,6 +7,7 @@ import (
 	grpc "google.golang.org/grpc"
 	codes "google.golang.org/grpc/codes"
 	status "google.golang.org/grpc/status"
+	emptypb "google.golang.org/protobuf/types/known/emptypb"
 )
 
 // This is a compile-time assertion to ensure that this generated file
@@ -30,6 +31,9 @@ type JobServiceClient interface {
 	// The job's current state first, then live events until a terminal one.
 	// REST: server-sent events at GET /jobs/{jobId}/events.
 	WatchJob(ctx context.Context, in *WatchJobRequest, opts ...grpc.CallOption) (JobService_WatchJobClient, error)
+	// Removes a finished job with its outputs' files, logs and deliveries (REST: 204).
+	// The owner or an admin; a queued or running job answers 409 (cancel it first).
+	DeleteJob(ctx context.Context, in *DeleteJobRequest, opts ...grpc.CallOption) (*emptypb.Empty, error)
 }
 
 type jobServiceClient struct {
@@ -117,6 +121,15 @@ func (x *jobServiceWatchJobClient) Recv() (*JobEvent, error) {
 	return m, nil
 }
 
+func (c *jobServiceClient) DeleteJob(ctx context.Context, in *DeleteJobRequest, opts ...grpc.CallOption) (*emptypb.Empty, error) {
+	out := new(emptypb.Empty)
+	err := c.cc.Invoke(ctx, "/comfyui_gateway.v1.JobService/DeleteJob", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // JobServiceServer is the server API for JobService service.
 // All implementations must embed UnimplementedJobServiceServer
 // for forward compatibility
@@ -134,6 +147,9 @@ type JobServiceServer interface {
 	// The job's current state first, then live events until a terminal one.
 	// REST: server-sent events at GET /jobs/{jobId}/events.
 	WatchJob(*WatchJobRequest, JobService_WatchJobServer) error
+	// Removes a finished job with its outputs' files, logs and deliveries (REST: 204).
+	// The owner or an admin; a queued or running job answers 409 (cancel it first).
+	DeleteJob(context.Context, *DeleteJobRequest) (*emptypb.Empty, error)
 	mustEmbedUnimplementedJobServiceServer()
 }
 
@@ -158,6 +174,9 @@ func (UnimplementedJobServiceServer) GetJobLogs(context.Context, *GetJobLogsRequ
 }
 func (UnimplementedJobServiceServer) WatchJob(*WatchJobRequest, JobService_WatchJobServer) error {
 	return status.Errorf(codes.Unimplemented, "method WatchJob not implemented")
+}
+func (UnimplementedJobServiceServer) DeleteJob(context.Context, *DeleteJobRequest) (*emptypb.Empty, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method DeleteJob not implemented")
 }
 func (UnimplementedJobServiceServer) mustEmbedUnimplementedJobServiceServer() {}
 
@@ -283,6 +302,24 @@ func (x *jobServiceWatchJobServer) Send(m *JobEvent) error {
 	return x.ServerStream.SendMsg(m)
 }
 
+func _JobService_DeleteJob_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteJobRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(JobServiceServer).DeleteJob(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/comfyui_gateway.v1.JobService/DeleteJob",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(JobServiceServer).DeleteJob(ctx, req.(*DeleteJobRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 var _JobService_serviceDesc = grpc.ServiceDesc{
 	ServiceName: "comfyui_gateway.v1.JobService",
 	HandlerType: (*JobServiceServer)(nil),
@@ -306,6 +343,10 @@ var _JobService_serviceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetJobLogs",
 			Handler:    _JobService_GetJobLogs_Handler,
+		},
+		{
+			MethodName: "DeleteJob",
+			Handler:    _JobService_DeleteJob_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

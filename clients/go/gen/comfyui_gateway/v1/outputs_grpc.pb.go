@@ -20,7 +20,8 @@ const _ = grpc.SupportPackageIsVersion7
 type OutputServiceClient interface {
 	ListOutputs(ctx context.Context, in *ListOutputsRequest, opts ...grpc.CallOption) (*ListOutputsResponse, error)
 	// The file's bytes with its Content-Type, streamed in chunks; with
-	// ?format=base64 one JSON object {filename, contentType, size, data}.
+	// ?format=base64 one JSON object {filename, contentType, size, data};
+	// ?convert=jpg|webp|png&quality=N re-encodes a still image on the way out.
 	DownloadOutput(ctx context.Context, in *DownloadOutputRequest, opts ...grpc.CallOption) (OutputService_DownloadOutputClient, error)
 }
 
@@ -79,7 +80,8 @@ func (x *outputServiceDownloadOutputClient) Recv() (*httpbody.HttpBody, error) {
 type OutputServiceServer interface {
 	ListOutputs(context.Context, *ListOutputsRequest) (*ListOutputsResponse, error)
 	// The file's bytes with its Content-Type, streamed in chunks; with
-	// ?format=base64 one JSON object {filename, contentType, size, data}.
+	// ?format=base64 one JSON object {filename, contentType, size, data};
+	// ?convert=jpg|webp|png&quality=N re-encodes a still image on the way out.
 	DownloadOutput(*DownloadOutputRequest, OutputService_DownloadOutputServer) error
 	mustEmbedUnimplementedOutputServiceServer()
 }

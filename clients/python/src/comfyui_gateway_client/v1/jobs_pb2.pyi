@@ -22,6 +22,32 @@ else:
 DESCRIPTOR: _descriptor.FileDescriptor
 
 @_typing.final
+class OutputFormat(_message.Message):
+    """The file format stored outputs are converted to."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FORMAT_FIELD_NUMBER: _builtins.int
+    QUALITY_FIELD_NUMBER: _builtins.int
+    format: _builtins.str
+    """"png", "jpg" (alias "jpeg") or "webp"."""
+    quality: _builtins.int
+    """1-100 for jpg and webp; 0 or unset: the encoder's default (90)."""
+    def __init__(
+        self,
+        *,
+        format: _builtins.str = ...,
+        quality: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["format", b"format", "quality", b"quality"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___OutputFormat: _TypeAlias = OutputFormat  # noqa: Y015
+
+@_typing.final
 class CreateJobRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -31,16 +57,14 @@ class CreateJobRequest(_message.Message):
     CALLBACK_URL_FIELD_NUMBER: _builtins.int
     METADATA_FIELD_NUMBER: _builtins.int
     PRIORITY_FIELD_NUMBER: _builtins.int
-    OUTPUT_ENCODING_FIELD_NUMBER: _builtins.int
+    OUTPUT_FORMAT_FIELD_NUMBER: _builtins.int
+    PREVIEWS_FIELD_NUMBER: _builtins.int
     workflow_id: _builtins.str
     callback_url: _builtins.str
     priority: _builtins.str
     """"high", "normal" (default) or "low"."""
-    output_encoding: _builtins.str
-    """Synchronous answers (fields 16+, clear of other additions): with the
-    metadata/header "prefer: return=representation; wait=N" and "base64" here,
-    the finished job's outputs carry their bytes inline (Output.data).
-    """
+    previews: _builtins.bool
+    """Stream live "preview" events (small JPEG frames) while the sampler runs."""
     @_builtins.property
     def inputs(self) -> _struct_pb2.Struct: ...
     @_builtins.property
@@ -48,6 +72,10 @@ class CreateJobRequest(_message.Message):
     @_builtins.property
     def metadata(self) -> _struct_pb2.Struct:
         """Free-form; metadata.requestId makes the request idempotent per caller."""
+
+    @_builtins.property
+    def output_format(self) -> Global___OutputFormat:
+        """Convert still images before they are stored; unset keeps ComfyUI's format."""
 
     def __init__(
         self,
@@ -58,11 +86,12 @@ class CreateJobRequest(_message.Message):
         callback_url: _builtins.str = ...,
         metadata: _struct_pb2.Struct | None = ...,
         priority: _builtins.str = ...,
-        output_encoding: _builtins.str = ...,
+        output_format: Global___OutputFormat | None = ...,
+        previews: _builtins.bool = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["inputs", b"inputs", "metadata", b"metadata", "params", b"params"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["inputs", b"inputs", "metadata", b"metadata", "output_format", b"output_format", "params", b"params"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["callback_url", b"callback_url", "inputs", b"inputs", "metadata", b"metadata", "output_encoding", b"output_encoding", "params", b"params", "priority", b"priority", "workflow_id", b"workflow_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["callback_url", b"callback_url", "inputs", b"inputs", "metadata", b"metadata", "output_format", b"output_format", "params", b"params", "previews", b"previews", "priority", b"priority", "workflow_id", b"workflow_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -77,33 +106,15 @@ class CreateJobResponse(_message.Message):
     ETA_SECONDS_FIELD_NUMBER: _builtins.int
     POLL_URL_FIELD_NUMBER: _builtins.int
     OUTPUTS_FIELD_NUMBER: _builtins.int
-    WORKFLOW_ID_FIELD_NUMBER: _builtins.int
-    PROGRESS_FIELD_NUMBER: _builtins.int
-    ERROR_FIELD_NUMBER: _builtins.int
-    TIMING_FIELD_NUMBER: _builtins.int
-    METADATA_FIELD_NUMBER: _builtins.int
-    PRIORITY_FIELD_NUMBER: _builtins.int
     job_id: _builtins.str
     status: _builtins.str
     """"queued", or "cache_hit" when served from the cache."""
     eta_seconds: _builtins.int
     poll_url: _builtins.str
-    workflow_id: _builtins.str
-    """Synchronous answers (fields 16+): set only on the 200 for a job that finished
-    within the wait, so this reads like GET /jobs/{jobId}; omitted on a 202.
-    """
-    progress: _builtins.float
-    priority: _builtins.str
     @_builtins.property
     def outputs(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.Output]:
-        """On a cache hit, and on a synchronous answer (Prefer: wait=N) for a finished job."""
+        """Only on a cache hit."""
 
-    @_builtins.property
-    def error(self) -> _common_pb2.JobError: ...
-    @_builtins.property
-    def timing(self) -> _common_pb2.Timing: ...
-    @_builtins.property
-    def metadata(self) -> _struct_pb2.Struct: ...
     def __init__(
         self,
         *,
@@ -112,29 +123,12 @@ class CreateJobResponse(_message.Message):
         eta_seconds: _builtins.int = ...,
         poll_url: _builtins.str = ...,
         outputs: _abc.Iterable[_common_pb2.Output] | None = ...,
-        workflow_id: _builtins.str | None = ...,
-        progress: _builtins.float | None = ...,
-        error: _common_pb2.JobError | None = ...,
-        timing: _common_pb2.Timing | None = ...,
-        metadata: _struct_pb2.Struct | None = ...,
-        priority: _builtins.str | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_priority", b"_priority", "_progress", b"_progress", "_workflow_id", b"_workflow_id", "error", b"error", "metadata", b"metadata", "priority", b"priority", "progress", b"progress", "timing", b"timing", "workflow_id", b"workflow_id"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_priority", b"_priority", "_progress", b"_progress", "_workflow_id", b"_workflow_id", "error", b"error", "eta_seconds", b"eta_seconds", "job_id", b"job_id", "metadata", b"metadata", "outputs", b"outputs", "poll_url", b"poll_url", "priority", b"priority", "progress", b"progress", "status", b"status", "timing", b"timing", "workflow_id", b"workflow_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["eta_seconds", b"eta_seconds", "job_id", b"job_id", "outputs", b"outputs", "poll_url", b"poll_url", "status", b"status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType__priority: _TypeAlias = _typing.Literal["priority"]  # noqa: Y015
-    _WhichOneofArgType__priority: _TypeAlias = _typing.Literal["_priority", b"_priority"]  # noqa: Y015
-    _WhichOneofReturnType__progress: _TypeAlias = _typing.Literal["progress"]  # noqa: Y015
-    _WhichOneofArgType__progress: _TypeAlias = _typing.Literal["_progress", b"_progress"]  # noqa: Y015
-    _WhichOneofReturnType__workflow_id: _TypeAlias = _typing.Literal["workflow_id"]  # noqa: Y015
-    _WhichOneofArgType__workflow_id: _TypeAlias = _typing.Literal["_workflow_id", b"_workflow_id"]  # noqa: Y015
-    @_typing.overload
-    def WhichOneof(self, oneof_group: _WhichOneofArgType__priority) -> _WhichOneofReturnType__priority | None: ...
-    @_typing.overload
-    def WhichOneof(self, oneof_group: _WhichOneofArgType__progress) -> _WhichOneofReturnType__progress | None: ...
-    @_typing.overload
-    def WhichOneof(self, oneof_group: _WhichOneofArgType__workflow_id) -> _WhichOneofReturnType__workflow_id | None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CreateJobResponse: _TypeAlias = CreateJobResponse  # noqa: Y015
 
@@ -154,6 +148,8 @@ class Job(_message.Message):
     INPUTS_FIELD_NUMBER: _builtins.int
     ATTEMPT_FIELD_NUMBER: _builtins.int
     QUEUE_POSITION_FIELD_NUMBER: _builtins.int
+    OUTPUT_FORMAT_FIELD_NUMBER: _builtins.int
+    PREVIEWS_FIELD_NUMBER: _builtins.int
     job_id: _builtins.str
     status: _builtins.str
     """queued | running | succeeded | failed | cancelled"""
@@ -164,6 +160,7 @@ class Job(_message.Message):
     attempt: _builtins.int
     queue_position: _builtins.int
     """Position among queued jobs of the same or higher priority; 0 when not queued."""
+    previews: _builtins.bool
     @_builtins.property
     def outputs(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.Output]: ...
     @_builtins.property
@@ -180,6 +177,10 @@ class Job(_message.Message):
         redacted in privacy mode.
         """
 
+    @_builtins.property
+    def output_format(self) -> Global___OutputFormat:
+        """As requested; unset when outputs keep ComfyUI's format."""
+
     def __init__(
         self,
         *,
@@ -195,10 +196,12 @@ class Job(_message.Message):
         inputs: _struct_pb2.Struct | None = ...,
         attempt: _builtins.int = ...,
         queue_position: _builtins.int = ...,
+        output_format: Global___OutputFormat | None = ...,
+        previews: _builtins.bool = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "inputs", b"inputs", "metadata", b"metadata", "timing", b"timing"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "inputs", b"inputs", "metadata", b"metadata", "output_format", b"output_format", "timing", b"timing"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt", b"attempt", "error", b"error", "inputs", b"inputs", "job_id", b"job_id", "metadata", b"metadata", "outputs", b"outputs", "priority", b"priority", "progress", b"progress", "queue_position", b"queue_position", "status", b"status", "timing", b"timing", "workflow_id", b"workflow_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt", b"attempt", "error", b"error", "inputs", b"inputs", "job_id", b"job_id", "metadata", b"metadata", "output_format", b"output_format", "outputs", b"outputs", "previews", b"previews", "priority", b"priority", "progress", b"progress", "queue_position", b"queue_position", "status", b"status", "timing", b"timing", "workflow_id", b"workflow_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -397,6 +400,25 @@ class JobLogs(_message.Message):
 Global___JobLogs: _TypeAlias = JobLogs  # noqa: Y015
 
 @_typing.final
+class DeleteJobRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    JOB_ID_FIELD_NUMBER: _builtins.int
+    job_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        job_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["job_id", b"job_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteJobRequest: _TypeAlias = DeleteJobRequest  # noqa: Y015
+
+@_typing.final
 class WatchJobRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -434,8 +456,9 @@ class JobEvent(_message.Message):
     ERROR_FIELD_NUMBER: _builtins.int
     TIMESTAMP_FIELD_NUMBER: _builtins.int
     MESSAGE_FIELD_NUMBER: _builtins.int
+    PREVIEW_FIELD_NUMBER: _builtins.int
     type: _builtins.str
-    """snapshot | status | progress | node | output | terminal"""
+    """snapshot | status | progress | node | output | preview | terminal"""
     job_id: _builtins.str
     status: _builtins.str
     progress: _builtins.float
@@ -457,6 +480,10 @@ class JobEvent(_message.Message):
 
     @_builtins.property
     def timestamp(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def preview(self) -> Global___PreviewFrame:
+        """Set on preview events (with node and step): the latest sampler frame."""
+
     def __init__(
         self,
         *,
@@ -473,11 +500,43 @@ class JobEvent(_message.Message):
         error: _common_pb2.JobError | None = ...,
         timestamp: _timestamp_pb2.Timestamp | None = ...,
         message: _builtins.str = ...,
+        preview: Global___PreviewFrame | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "timestamp", b"timestamp"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "preview", b"preview", "timestamp", b"timestamp"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "job_id", b"job_id", "max_steps", b"max_steps", "message", b"message", "node", b"node", "node_type", b"node_type", "outputs", b"outputs", "progress", b"progress", "queue_position", b"queue_position", "status", b"status", "step", b"step", "timestamp", b"timestamp", "type", b"type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "job_id", b"job_id", "max_steps", b"max_steps", "message", b"message", "node", b"node", "node_type", b"node_type", "outputs", b"outputs", "preview", b"preview", "progress", b"progress", "queue_position", b"queue_position", "status", b"status", "step", b"step", "timestamp", b"timestamp", "type", b"type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___JobEvent: _TypeAlias = JobEvent  # noqa: Y015
+
+@_typing.final
+class PreviewFrame(_message.Message):
+    """One small live preview frame (base64 in JSON)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTENT_TYPE_FIELD_NUMBER: _builtins.int
+    DATA_FIELD_NUMBER: _builtins.int
+    WIDTH_FIELD_NUMBER: _builtins.int
+    HEIGHT_FIELD_NUMBER: _builtins.int
+    content_type: _builtins.str
+    """"image/jpeg" or "image/webp"."""
+    data: _builtins.bytes
+    width: _builtins.int
+    height: _builtins.int
+    def __init__(
+        self,
+        *,
+        content_type: _builtins.str = ...,
+        data: _builtins.bytes = ...,
+        width: _builtins.int = ...,
+        height: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["content_type", b"content_type", "data", b"data", "height", b"height", "width", b"width"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PreviewFrame: _TypeAlias = PreviewFrame  # noqa: Y015

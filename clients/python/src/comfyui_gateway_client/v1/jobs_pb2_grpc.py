@@ -4,6 +4,7 @@ import grpc
 import warnings
 
 from comfyui_gateway_client.v1 import jobs_pb2 as comfyui__gateway_dot_v1_dot_jobs__pb2
+from google.protobuf import empty_pb2 as google_dot_protobuf_dot_empty__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -64,6 +65,11 @@ class JobServiceStub:
                 request_serializer=comfyui__gateway_dot_v1_dot_jobs__pb2.WatchJobRequest.SerializeToString,
                 response_deserializer=comfyui__gateway_dot_v1_dot_jobs__pb2.JobEvent.FromString,
                 _registered_method=True)
+        self.DeleteJob = channel.unary_unary(
+                '/comfyui_gateway.v1.JobService/DeleteJob',
+                request_serializer=comfyui__gateway_dot_v1_dot_jobs__pb2.DeleteJobRequest.SerializeToString,
+                response_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+                _registered_method=True)
 
 
 class JobServiceServicer:
@@ -112,6 +118,14 @@ class JobServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DeleteJob(self, request, context):
+        """Removes a finished job with its outputs' files, logs and deliveries (REST: 204).
+        The owner or an admin; a queued or running job answers 409 (cancel it first).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_JobServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -144,6 +158,11 @@ def add_JobServiceServicer_to_server(servicer, server):
                     servicer.WatchJob,
                     request_deserializer=comfyui__gateway_dot_v1_dot_jobs__pb2.WatchJobRequest.FromString,
                     response_serializer=comfyui__gateway_dot_v1_dot_jobs__pb2.JobEvent.SerializeToString,
+            ),
+            'DeleteJob': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteJob,
+                    request_deserializer=comfyui__gateway_dot_v1_dot_jobs__pb2.DeleteJobRequest.FromString,
+                    response_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -308,6 +327,33 @@ class JobService:
             '/comfyui_gateway.v1.JobService/WatchJob',
             comfyui__gateway_dot_v1_dot_jobs__pb2.WatchJobRequest.SerializeToString,
             comfyui__gateway_dot_v1_dot_jobs__pb2.JobEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/comfyui_gateway.v1.JobService/DeleteJob',
+            comfyui__gateway_dot_v1_dot_jobs__pb2.DeleteJobRequest.SerializeToString,
+            google_dot_protobuf_dot_empty__pb2.Empty.FromString,
             options,
             channel_credentials,
             insecure,

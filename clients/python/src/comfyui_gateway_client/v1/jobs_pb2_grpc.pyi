@@ -5,6 +5,7 @@ Jobs: one run of a workflow with inputs, followed to its outputs."""
 
 from collections import abc as _abc
 from comfyui_gateway_client.v1 import jobs_pb2 as _jobs_pb2
+from google.protobuf import empty_pb2 as _empty_pb2
 from grpc import aio as _aio
 import abc as _abc_1
 import grpc as _grpc
@@ -46,6 +47,10 @@ class JobServiceStub:
     """The job's current state first, then live events until a terminal one.
     REST: server-sent events at GET /jobs/{jobId}/events.
     """
+    DeleteJob: _grpc.UnaryUnaryMultiCallable[_jobs_pb2.DeleteJobRequest, _empty_pb2.Empty]
+    """Removes a finished job with its outputs' files, logs and deliveries (REST: 204).
+    The owner or an admin; a queued or running job answers 409 (cancel it first).
+    """
 
 @_typing.type_check_only
 class JobServiceAsyncStub(JobServiceStub):
@@ -64,6 +69,10 @@ class JobServiceAsyncStub(JobServiceStub):
     WatchJob: _aio.UnaryStreamMultiCallable[_jobs_pb2.WatchJobRequest, _jobs_pb2.JobEvent]  # type: ignore[assignment]
     """The job's current state first, then live events until a terminal one.
     REST: server-sent events at GET /jobs/{jobId}/events.
+    """
+    DeleteJob: _aio.UnaryUnaryMultiCallable[_jobs_pb2.DeleteJobRequest, _empty_pb2.Empty]  # type: ignore[assignment]
+    """Removes a finished job with its outputs' files, logs and deliveries (REST: 204).
+    The owner or an admin; a queued or running job answers 409 (cancel it first).
     """
 
 class JobServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -116,6 +125,16 @@ class JobServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_abc.Iterator[_jobs_pb2.JobEvent], _abc.AsyncIterator[_jobs_pb2.JobEvent]]:
         """The job's current state first, then live events until a terminal one.
         REST: server-sent events at GET /jobs/{jobId}/events.
+        """
+
+    @_abc_1.abstractmethod
+    def DeleteJob(
+        self,
+        request: _jobs_pb2.DeleteJobRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_empty_pb2.Empty, _abc.Awaitable[_empty_pb2.Empty]]:
+        """Removes a finished job with its outputs' files, logs and deliveries (REST: 204).
+        The owner or an admin; a queued or running job answers 409 (cancel it first).
         """
 
 def add_JobServiceServicer_to_server(servicer: JobServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

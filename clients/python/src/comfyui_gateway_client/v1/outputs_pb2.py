@@ -26,7 +26,7 @@ from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.api import httpbody_pb2 as google_dot_api_dot_httpbody__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n comfyui_gateway/v1/outputs.proto\x12\x12\x63omfyui_gateway.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x19google/api/httpbody.proto\"$\n\x12ListOutputsRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"_\n\nOutputFile\x12\x10\n\x08\x66ilename\x18\x01 \x01(\t\x12\x0c\n\x04size\x18\x02 \x01(\r\x12\x0e\n\x06sha256\x18\x03 \x01(\t\x12\x0b\n\x03url\x18\x04 \x01(\t\x12\x14\n\x0c\x63ontent_type\x18\x05 \x01(\t\"D\n\x13ListOutputsResponse\x12-\n\x05\x66iles\x18\x01 \x03(\x0b\x32\x1e.comfyui_gateway.v1.OutputFile\"I\n\x15\x44ownloadOutputRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x10\n\x08\x66ilename\x18\x02 \x01(\t\x12\x0e\n\x06\x66ormat\x18\x03 \x01(\t2\x85\x02\n\rOutputService\x12y\n\x0bListOutputs\x12&.comfyui_gateway.v1.ListOutputsRequest\x1a\'.comfyui_gateway.v1.ListOutputsResponse\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x11/outputs/{job_id}\x12y\n\x0e\x44ownloadOutput\x12).comfyui_gateway.v1.DownloadOutputRequest\x1a\x14.google.api.HttpBody\"$\x82\xd3\xe4\x93\x02\x1e\x12\x1c/outputs/{job_id}/{filename}0\x01\x42XZVgithub.com/comfyui-gateway/comfyui-gateway/clients/go/gen/comfyui_gateway/v1;gatewayv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n comfyui_gateway/v1/outputs.proto\x12\x12\x63omfyui_gateway.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x19google/api/httpbody.proto\"$\n\x12ListOutputsRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"_\n\nOutputFile\x12\x10\n\x08\x66ilename\x18\x01 \x01(\t\x12\x0c\n\x04size\x18\x02 \x01(\r\x12\x0e\n\x06sha256\x18\x03 \x01(\t\x12\x0b\n\x03url\x18\x04 \x01(\t\x12\x14\n\x0c\x63ontent_type\x18\x05 \x01(\t\"D\n\x13ListOutputsResponse\x12-\n\x05\x66iles\x18\x01 \x03(\x0b\x32\x1e.comfyui_gateway.v1.OutputFile\"k\n\x15\x44ownloadOutputRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x10\n\x08\x66ilename\x18\x02 \x01(\t\x12\x0e\n\x06\x66ormat\x18\x03 \x01(\t\x12\x0f\n\x07\x63onvert\x18\x04 \x01(\t\x12\x0f\n\x07quality\x18\x05 \x01(\x05\x32\x85\x02\n\rOutputService\x12y\n\x0bListOutputs\x12&.comfyui_gateway.v1.ListOutputsRequest\x1a\'.comfyui_gateway.v1.ListOutputsResponse\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x11/outputs/{job_id}\x12y\n\x0e\x44ownloadOutput\x12).comfyui_gateway.v1.DownloadOutputRequest\x1a\x14.google.api.HttpBody\"$\x82\xd3\xe4\x93\x02\x1e\x12\x1c/outputs/{job_id}/{filename}0\x01\x42XZVgithub.com/comfyui-gateway/comfyui-gateway/clients/go/gen/comfyui_gateway/v1;gatewayv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -45,7 +45,7 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTOUTPUTSRESPONSE']._serialized_start=248
   _globals['_LISTOUTPUTSRESPONSE']._serialized_end=316
   _globals['_DOWNLOADOUTPUTREQUEST']._serialized_start=318
-  _globals['_DOWNLOADOUTPUTREQUEST']._serialized_end=391
-  _globals['_OUTPUTSERVICE']._serialized_start=394
-  _globals['_OUTPUTSERVICE']._serialized_end=655
+  _globals['_DOWNLOADOUTPUTREQUEST']._serialized_end=425
+  _globals['_OUTPUTSERVICE']._serialized_start=428
+  _globals['_OUTPUTSERVICE']._serialized_end=689
 # @@protoc_insertion_point(module_scope)

@@ -95,21 +95,31 @@ class DownloadOutputRequest(_message.Message):
     JOB_ID_FIELD_NUMBER: _builtins.int
     FILENAME_FIELD_NUMBER: _builtins.int
     FORMAT_FIELD_NUMBER: _builtins.int
+    CONVERT_FIELD_NUMBER: _builtins.int
+    QUALITY_FIELD_NUMBER: _builtins.int
     job_id: _builtins.str
     filename: _builtins.str
     """The stored name (from the url) or ComfyUI's filename."""
     format: _builtins.str
     """"" for raw bytes, "base64" for JSON."""
+    convert: _builtins.str
+    """Convert a still image on the fly: "jpg" (alias "jpeg"), "webp" or "png".
+    Other outputs (animations, video, audio, text) are served unchanged.
+    """
+    quality: _builtins.int
+    """1-100 for jpg and webp; 0 or unset: 90."""
     def __init__(
         self,
         *,
         job_id: _builtins.str = ...,
         filename: _builtins.str = ...,
         format: _builtins.str = ...,
+        convert: _builtins.str = ...,
+        quality: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["filename", b"filename", "format", b"format", "job_id", b"job_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["convert", b"convert", "filename", b"filename", "format", b"format", "job_id", b"job_id", "quality", b"quality"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

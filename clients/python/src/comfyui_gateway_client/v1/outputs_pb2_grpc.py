@@ -58,7 +58,8 @@ class OutputServiceServicer:
 
     def DownloadOutput(self, request, context):
         """The file's bytes with its Content-Type, streamed in chunks; with
-        ?format=base64 one JSON object {filename, contentType, size, data}.
+        ?format=base64 one JSON object {filename, contentType, size, data};
+        ?convert=jpg|webp|png&quality=N re-encodes a still image on the way out.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -35,7 +35,8 @@ class OutputServiceStub:
     ListOutputs: _grpc.UnaryUnaryMultiCallable[_outputs_pb2.ListOutputsRequest, _outputs_pb2.ListOutputsResponse]
     DownloadOutput: _grpc.UnaryStreamMultiCallable[_outputs_pb2.DownloadOutputRequest, _httpbody_pb2.HttpBody]
     """The file's bytes with its Content-Type, streamed in chunks; with
-    ?format=base64 one JSON object {filename, contentType, size, data}.
+    ?format=base64 one JSON object {filename, contentType, size, data};
+    ?convert=jpg|webp|png&quality=N re-encodes a still image on the way out.
     """
 
 @_typing.type_check_only
@@ -44,7 +45,8 @@ class OutputServiceAsyncStub(OutputServiceStub):
     ListOutputs: _aio.UnaryUnaryMultiCallable[_outputs_pb2.ListOutputsRequest, _outputs_pb2.ListOutputsResponse]  # type: ignore[assignment]
     DownloadOutput: _aio.UnaryStreamMultiCallable[_outputs_pb2.DownloadOutputRequest, _httpbody_pb2.HttpBody]  # type: ignore[assignment]
     """The file's bytes with its Content-Type, streamed in chunks; with
-    ?format=base64 one JSON object {filename, contentType, size, data}.
+    ?format=base64 one JSON object {filename, contentType, size, data};
+    ?convert=jpg|webp|png&quality=N re-encodes a still image on the way out.
     """
 
 class OutputServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -62,7 +64,8 @@ class OutputServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_httpbody_pb2.HttpBody], _abc.AsyncIterator[_httpbody_pb2.HttpBody]]:
         """The file's bytes with its Content-Type, streamed in chunks; with
-        ?format=base64 one JSON object {filename, contentType, size, data}.
+        ?format=base64 one JSON object {filename, contentType, size, data};
+        ?convert=jpg|webp|png&quality=N re-encodes a still image on the way out.
         """
 
 def add_OutputServiceServicer_to_server(servicer: OutputServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -20,6 +20,7 @@ import {
   type ServiceError,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
+import { Empty } from "../../google/protobuf/empty";
 import { Struct } from "../../google/protobuf/struct";
 import { Timestamp } from "../../google/protobuf/timestamp";
 import { JobError, Output, Timing } from "./common";
@@ -27,6 +28,14 @@ import { JobError, Output, Timing } from "./common";
 export const protobufPackage = "comfyui_gateway.v1";
 
 export const protobufFileName = "comfyui_gateway/v1/jobs.proto";
+
+/** The file format stored outputs are converted to. */
+export interface OutputFormat {
+  /** "png", "jpg" (alias "jpeg") or "webp". */
+  format: string;
+  /** 1-100 for jpg and webp; 0 or unset: the encoder's default (90). */
+  quality: number;
+}
 
 export interface CreateJobRequest {
   workflowId: string;
@@ -39,12 +48,12 @@ export interface CreateJobRequest {
     | undefined;
   /** "high", "normal" (default) or "low". */
   priority: string;
-  /**
-   * Synchronous answers (fields 16+, clear of other additions): with the
-   * metadata/header "prefer: return=representation; wait=N" and "base64" here,
-   * the finished job's outputs carry their bytes inline (Output.data).
-   */
-  outputEncoding: string;
+  /** Convert still images before they are stored; unset keeps ComfyUI's format. */
+  outputFormat:
+    | OutputFormat
+    | undefined;
+  /** Stream live "preview" events (small JPEG frames) while the sampler runs. */
+  previews: boolean;
 }
 
 export interface CreateJobResponse {
@@ -53,18 +62,8 @@ export interface CreateJobResponse {
   status: string;
   etaSeconds: number;
   pollUrl: string;
-  /** On a cache hit, and on a synchronous answer (Prefer: wait=N) for a finished job. */
+  /** Only on a cache hit. */
   outputs: Output[];
-  /**
-   * Synchronous answers (fields 16+): set only on the 200 for a job that finished
-   * within the wait, so this reads like GET /jobs/{jobId}; omitted on a 202.
-   */
-  workflowId?: string | undefined;
-  progress?: number | undefined;
-  error: JobError | undefined;
-  timing: Timing | undefined;
-  metadata: { [key: string]: any } | undefined;
-  priority?: string | undefined;
 }
 
 export interface Job {
@@ -88,6 +87,9 @@ export interface Job {
   attempt: number;
   /** Position among queued jobs of the same or higher priority; 0 when not queued. */
   queuePosition: number;
+  /** As requested; unset when outputs keep ComfyUI's format. */
+  outputFormat: OutputFormat | undefined;
+  previews: boolean;
 }
 
 export interface GetJobRequest {
@@ -137,13 +139,17 @@ export interface JobLogs {
   logs: LogEntry[];
 }
 
+export interface DeleteJobRequest {
+  jobId: string;
+}
+
 export interface WatchJobRequest {
   jobId: string;
 }
 
 /** One event of a job's progress stream. */
 export interface JobEvent {
-  /** snapshot | status | progress | node | output | terminal */
+  /** snapshot | status | progress | node | output | preview | terminal */
   type: string;
   jobId: string;
   status: string;
@@ -161,7 +167,103 @@ export interface JobEvent {
   error: JobError | undefined;
   timestamp: Date | undefined;
   message: string;
+  /** Set on preview events (with node and step): the latest sampler frame. */
+  preview: PreviewFrame | undefined;
 }
+
+/** One small live preview frame (base64 in JSON). */
+export interface PreviewFrame {
+  /** "image/jpeg" or "image/webp". */
+  contentType: string;
+  data: Buffer;
+  width: number;
+  height: number;
+}
+
+function createBaseOutputFormat(): OutputFormat {
+  return { format: "", quality: 0 };
+}
+
+export const OutputFormat: MessageFns<OutputFormat> = {
+  encode(message: OutputFormat, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.format !== "") {
+      writer.uint32(10).string(message.format);
+    }
+    if (message.quality !== 0) {
+      writer.uint32(16).int32(message.quality);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): OutputFormat {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseOutputFormat();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.format = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.quality = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): OutputFormat {
+    return {
+      format: isSet(object.format) ? globalThis.String(object.format) : "",
+      quality: isSet(object.quality) ? globalThis.Number(object.quality) : 0,
+    };
+  },
+
+  toJSON(message: OutputFormat): unknown {
+    const obj: any = {};
+    if (message.format !== "") {
+      obj.format = message.format;
+    }
+    if (message.quality !== 0) {
+      obj.quality = Math.round(message.quality);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<OutputFormat>, I>>(base?: I): OutputFormat {
+    return OutputFormat.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<OutputFormat>, I>>(object: I): OutputFormat {
+    const message = createBaseOutputFormat();
+    message.format = object.format ?? "";
+    message.quality = object.quality ?? 0;
+    return message;
+  },
+};
 
 function createBaseCreateJobRequest(): CreateJobRequest {
   return {
@@ -171,7 +273,8 @@ function createBaseCreateJobRequest(): CreateJobRequest {
     callbackUrl: "",
     metadata: undefined,
     priority: "",
-    outputEncoding: "",
+    outputFormat: undefined,
+    previews: false,
   };
 }
 
@@ -195,8 +298,11 @@ export const CreateJobRequest: MessageFns<CreateJobRequest> = {
     if (message.priority !== "") {
       writer.uint32(50).string(message.priority);
     }
-    if (message.outputEncoding !== "") {
-      writer.uint32(130).string(message.outputEncoding);
+    if (message.outputFormat !== undefined) {
+      OutputFormat.encode(message.outputFormat, writer.uint32(58).fork()).join();
+    }
+    if (message.previews !== false) {
+      writer.uint32(64).bool(message.previews);
     }
     return writer;
   },
@@ -262,12 +368,20 @@ export const CreateJobRequest: MessageFns<CreateJobRequest> = {
             message.priority = reader.string();
             continue;
           }
-          case 16: {
-            if (tag !== 130) {
+          case 7: {
+            if (tag !== 58) {
               break;
             }
 
-            message.outputEncoding = reader.string();
+            message.outputFormat = OutputFormat.decode(reader, reader.uint32());
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.previews = reader.bool();
             continue;
           }
         }
@@ -298,11 +412,12 @@ export const CreateJobRequest: MessageFns<CreateJobRequest> = {
         : "",
       metadata: isObject(object.metadata) ? object.metadata : undefined,
       priority: isSet(object.priority) ? globalThis.String(object.priority) : "",
-      outputEncoding: isSet(object.outputEncoding)
-        ? globalThis.String(object.outputEncoding)
-        : isSet(object.output_encoding)
-        ? globalThis.String(object.output_encoding)
-        : "",
+      outputFormat: isSet(object.outputFormat)
+        ? OutputFormat.fromJSON(object.outputFormat)
+        : isSet(object.output_format)
+        ? OutputFormat.fromJSON(object.output_format)
+        : undefined,
+      previews: isSet(object.previews) ? globalThis.Boolean(object.previews) : false,
     };
   },
 
@@ -326,8 +441,11 @@ export const CreateJobRequest: MessageFns<CreateJobRequest> = {
     if (message.priority !== "") {
       obj.priority = message.priority;
     }
-    if (message.outputEncoding !== "") {
-      obj.outputEncoding = message.outputEncoding;
+    if (message.outputFormat !== undefined) {
+      obj.outputFormat = OutputFormat.toJSON(message.outputFormat);
+    }
+    if (message.previews !== false) {
+      obj.previews = message.previews;
     }
     return obj;
   },
@@ -343,25 +461,16 @@ export const CreateJobRequest: MessageFns<CreateJobRequest> = {
     message.callbackUrl = object.callbackUrl ?? "";
     message.metadata = object.metadata ?? undefined;
     message.priority = object.priority ?? "";
-    message.outputEncoding = object.outputEncoding ?? "";
+    message.outputFormat = (object.outputFormat !== undefined && object.outputFormat !== null)
+      ? OutputFormat.fromPartial(object.outputFormat)
+      : undefined;
+    message.previews = object.previews ?? false;
     return message;
   },
 };
 
 function createBaseCreateJobResponse(): CreateJobResponse {
-  return {
-    jobId: "",
-    status: "",
-    etaSeconds: 0,
-    pollUrl: "",
-    outputs: [],
-    workflowId: undefined,
-    progress: undefined,
-    error: undefined,
-    timing: undefined,
-    metadata: undefined,
-    priority: undefined,
-  };
+  return { jobId: "", status: "", etaSeconds: 0, pollUrl: "", outputs: [] };
 }
 
 export const CreateJobResponse: MessageFns<CreateJobResponse> = {
@@ -380,24 +489,6 @@ export const CreateJobResponse: MessageFns<CreateJobResponse> = {
     }
     for (const v of message.outputs) {
       Output.encode(v!, writer.uint32(42).fork()).join();
-    }
-    if (message.workflowId !== undefined) {
-      writer.uint32(130).string(message.workflowId);
-    }
-    if (message.progress !== undefined) {
-      writer.uint32(137).double(message.progress);
-    }
-    if (message.error !== undefined) {
-      JobError.encode(message.error, writer.uint32(146).fork()).join();
-    }
-    if (message.timing !== undefined) {
-      Timing.encode(message.timing, writer.uint32(154).fork()).join();
-    }
-    if (message.metadata !== undefined) {
-      Struct.encode(Struct.wrap(message.metadata), writer.uint32(162).fork()).join();
-    }
-    if (message.priority !== undefined) {
-      writer.uint32(170).string(message.priority);
     }
     return writer;
   },
@@ -455,54 +546,6 @@ export const CreateJobResponse: MessageFns<CreateJobResponse> = {
             message.outputs.push(Output.decode(reader, reader.uint32()));
             continue;
           }
-          case 16: {
-            if (tag !== 130) {
-              break;
-            }
-
-            message.workflowId = reader.string();
-            continue;
-          }
-          case 17: {
-            if (tag !== 137) {
-              break;
-            }
-
-            message.progress = reader.double();
-            continue;
-          }
-          case 18: {
-            if (tag !== 146) {
-              break;
-            }
-
-            message.error = JobError.decode(reader, reader.uint32());
-            continue;
-          }
-          case 19: {
-            if (tag !== 154) {
-              break;
-            }
-
-            message.timing = Timing.decode(reader, reader.uint32());
-            continue;
-          }
-          case 20: {
-            if (tag !== 162) {
-              break;
-            }
-
-            message.metadata = Struct.unwrap(Struct.decode(reader, reader.uint32()));
-            continue;
-          }
-          case 21: {
-            if (tag !== 170) {
-              break;
-            }
-
-            message.priority = reader.string();
-            continue;
-          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -536,16 +579,6 @@ export const CreateJobResponse: MessageFns<CreateJobResponse> = {
       outputs: globalThis.Array.isArray(object?.outputs)
         ? object.outputs.map((e: any) => Output.fromJSON(e))
         : [],
-      workflowId: isSet(object.workflowId)
-        ? globalThis.String(object.workflowId)
-        : isSet(object.workflow_id)
-        ? globalThis.String(object.workflow_id)
-        : undefined,
-      progress: isSet(object.progress) ? globalThis.Number(object.progress) : undefined,
-      error: isSet(object.error) ? JobError.fromJSON(object.error) : undefined,
-      timing: isSet(object.timing) ? Timing.fromJSON(object.timing) : undefined,
-      metadata: isObject(object.metadata) ? object.metadata : undefined,
-      priority: isSet(object.priority) ? globalThis.String(object.priority) : undefined,
     };
   },
 
@@ -566,24 +599,6 @@ export const CreateJobResponse: MessageFns<CreateJobResponse> = {
     if (message.outputs?.length) {
       obj.outputs = message.outputs.map((e) => Output.toJSON(e));
     }
-    if (message.workflowId !== undefined) {
-      obj.workflowId = message.workflowId;
-    }
-    if (message.progress !== undefined) {
-      obj.progress = floatToJson(message.progress);
-    }
-    if (message.error !== undefined) {
-      obj.error = JobError.toJSON(message.error);
-    }
-    if (message.timing !== undefined) {
-      obj.timing = Timing.toJSON(message.timing);
-    }
-    if (message.metadata !== undefined) {
-      obj.metadata = message.metadata;
-    }
-    if (message.priority !== undefined) {
-      obj.priority = message.priority;
-    }
     return obj;
   },
 
@@ -597,16 +612,6 @@ export const CreateJobResponse: MessageFns<CreateJobResponse> = {
     message.etaSeconds = object.etaSeconds ?? 0;
     message.pollUrl = object.pollUrl ?? "";
     message.outputs = object.outputs?.map((e) => Output.fromPartial(e)) || [];
-    message.workflowId = object.workflowId ?? undefined;
-    message.progress = object.progress ?? undefined;
-    message.error = (object.error !== undefined && object.error !== null)
-      ? JobError.fromPartial(object.error)
-      : undefined;
-    message.timing = (object.timing !== undefined && object.timing !== null)
-      ? Timing.fromPartial(object.timing)
-      : undefined;
-    message.metadata = object.metadata ?? undefined;
-    message.priority = object.priority ?? undefined;
     return message;
   },
 };
@@ -625,6 +630,8 @@ function createBaseJob(): Job {
     inputs: undefined,
     attempt: 0,
     queuePosition: 0,
+    outputFormat: undefined,
+    previews: false,
   };
 }
 
@@ -665,6 +672,12 @@ export const Job: MessageFns<Job> = {
     }
     if (message.queuePosition !== 0) {
       writer.uint32(96).int32(message.queuePosition);
+    }
+    if (message.outputFormat !== undefined) {
+      OutputFormat.encode(message.outputFormat, writer.uint32(106).fork()).join();
+    }
+    if (message.previews !== false) {
+      writer.uint32(112).bool(message.previews);
     }
     return writer;
   },
@@ -778,6 +791,22 @@ export const Job: MessageFns<Job> = {
             message.queuePosition = reader.int32();
             continue;
           }
+          case 13: {
+            if (tag !== 106) {
+              break;
+            }
+
+            message.outputFormat = OutputFormat.decode(reader, reader.uint32());
+            continue;
+          }
+          case 14: {
+            if (tag !== 112) {
+              break;
+            }
+
+            message.previews = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -816,6 +845,12 @@ export const Job: MessageFns<Job> = {
         : isSet(object.queue_position)
         ? globalThis.Number(object.queue_position)
         : 0,
+      outputFormat: isSet(object.outputFormat)
+        ? OutputFormat.fromJSON(object.outputFormat)
+        : isSet(object.output_format)
+        ? OutputFormat.fromJSON(object.output_format)
+        : undefined,
+      previews: isSet(object.previews) ? globalThis.Boolean(object.previews) : false,
     };
   },
 
@@ -857,6 +892,12 @@ export const Job: MessageFns<Job> = {
     if (message.queuePosition !== 0) {
       obj.queuePosition = Math.round(message.queuePosition);
     }
+    if (message.outputFormat !== undefined) {
+      obj.outputFormat = OutputFormat.toJSON(message.outputFormat);
+    }
+    if (message.previews !== false) {
+      obj.previews = message.previews;
+    }
     return obj;
   },
 
@@ -881,6 +922,10 @@ export const Job: MessageFns<Job> = {
     message.inputs = object.inputs ?? undefined;
     message.attempt = object.attempt ?? 0;
     message.queuePosition = object.queuePosition ?? 0;
+    message.outputFormat = (object.outputFormat !== undefined && object.outputFormat !== null)
+      ? OutputFormat.fromPartial(object.outputFormat)
+      : undefined;
+    message.previews = object.previews ?? false;
     return message;
   },
 };
@@ -1637,6 +1682,79 @@ export const JobLogs: MessageFns<JobLogs> = {
   },
 };
 
+function createBaseDeleteJobRequest(): DeleteJobRequest {
+  return { jobId: "" };
+}
+
+export const DeleteJobRequest: MessageFns<DeleteJobRequest> = {
+  encode(message: DeleteJobRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.jobId !== "") {
+      writer.uint32(10).string(message.jobId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeleteJobRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeleteJobRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.jobId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DeleteJobRequest {
+    return {
+      jobId: isSet(object.jobId)
+        ? globalThis.String(object.jobId)
+        : isSet(object.job_id)
+        ? globalThis.String(object.job_id)
+        : "",
+    };
+  },
+
+  toJSON(message: DeleteJobRequest): unknown {
+    const obj: any = {};
+    if (message.jobId !== "") {
+      obj.jobId = message.jobId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DeleteJobRequest>, I>>(base?: I): DeleteJobRequest {
+    return DeleteJobRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DeleteJobRequest>, I>>(object: I): DeleteJobRequest {
+    const message = createBaseDeleteJobRequest();
+    message.jobId = object.jobId ?? "";
+    return message;
+  },
+};
+
 function createBaseWatchJobRequest(): WatchJobRequest {
   return { jobId: "" };
 }
@@ -1725,6 +1843,7 @@ function createBaseJobEvent(): JobEvent {
     error: undefined,
     timestamp: undefined,
     message: "",
+    preview: undefined,
   };
 }
 
@@ -1768,6 +1887,9 @@ export const JobEvent: MessageFns<JobEvent> = {
     }
     if (message.message !== "") {
       writer.uint32(106).string(message.message);
+    }
+    if (message.preview !== undefined) {
+      PreviewFrame.encode(message.preview, writer.uint32(114).fork()).join();
     }
     return writer;
   },
@@ -1889,6 +2011,14 @@ export const JobEvent: MessageFns<JobEvent> = {
             message.message = reader.string();
             continue;
           }
+          case 14: {
+            if (tag !== 114) {
+              break;
+            }
+
+            message.preview = PreviewFrame.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1934,6 +2064,7 @@ export const JobEvent: MessageFns<JobEvent> = {
       error: isSet(object.error) ? JobError.fromJSON(object.error) : undefined,
       timestamp: isSet(object.timestamp) ? fromJsonTimestamp(object.timestamp) : undefined,
       message: isSet(object.message) ? globalThis.String(object.message) : "",
+      preview: isSet(object.preview) ? PreviewFrame.fromJSON(object.preview) : undefined,
     };
   },
 
@@ -1978,6 +2109,9 @@ export const JobEvent: MessageFns<JobEvent> = {
     if (message.message !== "") {
       obj.message = message.message;
     }
+    if (message.preview !== undefined) {
+      obj.preview = PreviewFrame.toJSON(message.preview);
+    }
     return obj;
   },
 
@@ -2001,6 +2135,130 @@ export const JobEvent: MessageFns<JobEvent> = {
       : undefined;
     message.timestamp = object.timestamp ?? undefined;
     message.message = object.message ?? "";
+    message.preview = (object.preview !== undefined && object.preview !== null)
+      ? PreviewFrame.fromPartial(object.preview)
+      : undefined;
+    return message;
+  },
+};
+
+function createBasePreviewFrame(): PreviewFrame {
+  return { contentType: "", data: Buffer.alloc(0), width: 0, height: 0 };
+}
+
+export const PreviewFrame: MessageFns<PreviewFrame> = {
+  encode(message: PreviewFrame, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.contentType !== "") {
+      writer.uint32(10).string(message.contentType);
+    }
+    if (message.data.length !== 0) {
+      writer.uint32(18).bytes(message.data);
+    }
+    if (message.width !== 0) {
+      writer.uint32(24).int32(message.width);
+    }
+    if (message.height !== 0) {
+      writer.uint32(32).int32(message.height);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PreviewFrame {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePreviewFrame();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.contentType = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.data = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.width = reader.int32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.height = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PreviewFrame {
+    return {
+      contentType: isSet(object.contentType)
+        ? globalThis.String(object.contentType)
+        : isSet(object.content_type)
+        ? globalThis.String(object.content_type)
+        : "",
+      data: isSet(object.data) ? Buffer.from(bytesFromBase64(object.data)) : Buffer.alloc(0),
+      width: isSet(object.width) ? globalThis.Number(object.width) : 0,
+      height: isSet(object.height) ? globalThis.Number(object.height) : 0,
+    };
+  },
+
+  toJSON(message: PreviewFrame): unknown {
+    const obj: any = {};
+    if (message.contentType !== "") {
+      obj.contentType = message.contentType;
+    }
+    if (message.data.length !== 0) {
+      obj.data = base64FromBytes(message.data);
+    }
+    if (message.width !== 0) {
+      obj.width = Math.round(message.width);
+    }
+    if (message.height !== 0) {
+      obj.height = Math.round(message.height);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PreviewFrame>, I>>(base?: I): PreviewFrame {
+    return PreviewFrame.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PreviewFrame>, I>>(object: I): PreviewFrame {
+    const message = createBasePreviewFrame();
+    message.contentType = object.contentType ?? "";
+    message.data = object.data ?? Buffer.alloc(0);
+    message.width = object.width ?? 0;
+    message.height = object.height ?? 0;
     return message;
   },
 };
@@ -2010,8 +2268,6 @@ export const JobServiceService = {
   /**
    * REST answers 202 once the job is durably stored, or 200 with status
    * "cache_hit" and the outputs of an identical earlier job.
-   * With the header (gRPC: metadata) "Prefer: wait=N" (N <= 300) the answer is held
-   * until the job ends: 200 with the finished job, or the same 202 once N s pass.
    */
   createJob: {
     path: "/comfyui_gateway.v1.JobService/CreateJob" as const,
@@ -2072,14 +2328,25 @@ export const JobServiceService = {
     responseSerialize: (value: JobEvent): Buffer => Buffer.from(JobEvent.encode(value).finish()),
     responseDeserialize: (value: Buffer): JobEvent => JobEvent.decode(value),
   },
+  /**
+   * Removes a finished job with its outputs' files, logs and deliveries (REST: 204).
+   * The owner or an admin; a queued or running job answers 409 (cancel it first).
+   */
+  deleteJob: {
+    path: "/comfyui_gateway.v1.JobService/DeleteJob" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: DeleteJobRequest): Buffer => Buffer.from(DeleteJobRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): DeleteJobRequest => DeleteJobRequest.decode(value),
+    responseSerialize: (value: Empty): Buffer => Buffer.from(Empty.encode(value).finish()),
+    responseDeserialize: (value: Buffer): Empty => Empty.decode(value),
+  },
 } as const;
 
 export interface JobServiceServer extends UntypedServiceImplementation {
   /**
    * REST answers 202 once the job is durably stored, or 200 with status
    * "cache_hit" and the outputs of an identical earlier job.
-   * With the header (gRPC: metadata) "Prefer: wait=N" (N <= 300) the answer is held
-   * until the job ends: 200 with the finished job, or the same 202 once N s pass.
    */
   createJob: handleUnaryCall<CreateJobRequest, CreateJobResponse>;
   getJob: handleUnaryCall<GetJobRequest, Job>;
@@ -2092,14 +2359,17 @@ export interface JobServiceServer extends UntypedServiceImplementation {
    * REST: server-sent events at GET /jobs/{jobId}/events.
    */
   watchJob: handleServerStreamingCall<WatchJobRequest, JobEvent>;
+  /**
+   * Removes a finished job with its outputs' files, logs and deliveries (REST: 204).
+   * The owner or an admin; a queued or running job answers 409 (cancel it first).
+   */
+  deleteJob: handleUnaryCall<DeleteJobRequest, Empty>;
 }
 
 export interface JobServiceClient extends Client {
   /**
    * REST answers 202 once the job is durably stored, or 200 with status
    * "cache_hit" and the outputs of an identical earlier job.
-   * With the header (gRPC: metadata) "Prefer: wait=N" (N <= 300) the answer is held
-   * until the job ends: 200 with the finished job, or the same 202 once N s pass.
    */
   createJob(
     request: CreateJobRequest,
@@ -2184,6 +2454,25 @@ export interface JobServiceClient extends Client {
     metadata?: Metadata,
     options?: Partial<CallOptions>,
   ): ClientReadableStream<JobEvent>;
+  /**
+   * Removes a finished job with its outputs' files, logs and deliveries (REST: 204).
+   * The owner or an admin; a queued or running job answers 409 (cancel it first).
+   */
+  deleteJob(
+    request: DeleteJobRequest,
+    callback: (error: ServiceError | null, response: Empty) => void,
+  ): ClientUnaryCall;
+  deleteJob(
+    request: DeleteJobRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: Empty) => void,
+  ): ClientUnaryCall;
+  deleteJob(
+    request: DeleteJobRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: Empty) => void,
+  ): ClientUnaryCall;
 }
 
 export const JobServiceClient = makeGenericClientConstructor(
@@ -2194,6 +2483,14 @@ export const JobServiceClient = makeGenericClientConstructor(
   service: typeof JobServiceService;
   serviceName: string;
 };
+
+function bytesFromBase64(b64: string): Uint8Array {
+  return Uint8Array.from(globalThis.Buffer.from(b64, "base64"));
+}
+
+function base64FromBytes(arr: Uint8Array): string {
+  return globalThis.Buffer.from(arr).toString("base64");
+}
 
 function floatToJson(value: number | null | undefined): number | string | null | undefined {
   return typeof value === "number" && !globalThis.Number.isFinite(value) ? globalThis.String(value) : value;

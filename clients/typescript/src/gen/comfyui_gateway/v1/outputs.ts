@@ -48,6 +48,13 @@ export interface DownloadOutputRequest {
   filename: string;
   /** "" for raw bytes, "base64" for JSON. */
   format: string;
+  /**
+   * Convert a still image on the fly: "jpg" (alias "jpeg"), "webp" or "png".
+   * Other outputs (animations, video, audio, text) are served unchanged.
+   */
+  convert: string;
+  /** 1-100 for jpg and webp; 0 or unset: 90. */
+  quality: number;
 }
 
 function createBaseListOutputsRequest(): ListOutputsRequest {
@@ -330,7 +337,7 @@ export const ListOutputsResponse: MessageFns<ListOutputsResponse> = {
 };
 
 function createBaseDownloadOutputRequest(): DownloadOutputRequest {
-  return { jobId: "", filename: "", format: "" };
+  return { jobId: "", filename: "", format: "", convert: "", quality: 0 };
 }
 
 export const DownloadOutputRequest: MessageFns<DownloadOutputRequest> = {
@@ -343,6 +350,12 @@ export const DownloadOutputRequest: MessageFns<DownloadOutputRequest> = {
     }
     if (message.format !== "") {
       writer.uint32(26).string(message.format);
+    }
+    if (message.convert !== "") {
+      writer.uint32(34).string(message.convert);
+    }
+    if (message.quality !== 0) {
+      writer.uint32(40).int32(message.quality);
     }
     return writer;
   },
@@ -384,6 +397,22 @@ export const DownloadOutputRequest: MessageFns<DownloadOutputRequest> = {
             message.format = reader.string();
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.convert = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.quality = reader.int32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -405,6 +434,8 @@ export const DownloadOutputRequest: MessageFns<DownloadOutputRequest> = {
         : "",
       filename: isSet(object.filename) ? globalThis.String(object.filename) : "",
       format: isSet(object.format) ? globalThis.String(object.format) : "",
+      convert: isSet(object.convert) ? globalThis.String(object.convert) : "",
+      quality: isSet(object.quality) ? globalThis.Number(object.quality) : 0,
     };
   },
 
@@ -419,6 +450,12 @@ export const DownloadOutputRequest: MessageFns<DownloadOutputRequest> = {
     if (message.format !== "") {
       obj.format = message.format;
     }
+    if (message.convert !== "") {
+      obj.convert = message.convert;
+    }
+    if (message.quality !== 0) {
+      obj.quality = Math.round(message.quality);
+    }
     return obj;
   },
 
@@ -430,6 +467,8 @@ export const DownloadOutputRequest: MessageFns<DownloadOutputRequest> = {
     message.jobId = object.jobId ?? "";
     message.filename = object.filename ?? "";
     message.format = object.format ?? "";
+    message.convert = object.convert ?? "";
+    message.quality = object.quality ?? 0;
     return message;
   },
 };
@@ -447,7 +486,8 @@ export const OutputServiceService = {
   },
   /**
    * The file's bytes with its Content-Type, streamed in chunks; with
-   * ?format=base64 one JSON object {filename, contentType, size, data}.
+   * ?format=base64 one JSON object {filename, contentType, size, data};
+   * ?convert=jpg|webp|png&quality=N re-encodes a still image on the way out.
    */
   downloadOutput: {
     path: "/comfyui_gateway.v1.OutputService/DownloadOutput" as const,
@@ -465,7 +505,8 @@ export interface OutputServiceServer extends UntypedServiceImplementation {
   listOutputs: handleUnaryCall<ListOutputsRequest, ListOutputsResponse>;
   /**
    * The file's bytes with its Content-Type, streamed in chunks; with
-   * ?format=base64 one JSON object {filename, contentType, size, data}.
+   * ?format=base64 one JSON object {filename, contentType, size, data};
+   * ?convert=jpg|webp|png&quality=N re-encodes a still image on the way out.
    */
   downloadOutput: handleServerStreamingCall<DownloadOutputRequest, HttpBody>;
 }
@@ -488,7 +529,8 @@ export interface OutputServiceClient extends Client {
   ): ClientUnaryCall;
   /**
    * The file's bytes with its Content-Type, streamed in chunks; with
-   * ?format=base64 one JSON object {filename, contentType, size, data}.
+   * ?format=base64 one JSON object {filename, contentType, size, data};
+   * ?convert=jpg|webp|png&quality=N re-encodes a still image on the way out.
    */
   downloadOutput(request: DownloadOutputRequest, options?: Partial<CallOptions>): ClientReadableStream<HttpBody>;
   downloadOutput(
