@@ -163,6 +163,7 @@ export class GatewayClient {
         ? { format: options.outputFormat.format, quality: options.outputFormat.quality ?? 0 }
         : undefined,
       previews: options.previews ?? false,
+      outputEncoding: "",
     });
   }
 

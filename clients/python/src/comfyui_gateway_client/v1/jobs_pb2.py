@@ -29,7 +29,7 @@ from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x63omfyui_gateway/v1/jobs.proto\x12\x12\x63omfyui_gateway.v1\x1a\x1f\x63omfyui_gateway/v1/common.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"/\n\x0cOutputFormat\x12\x0e\n\x06\x66ormat\x18\x01 \x01(\t\x12\x0f\n\x07quality\x18\x02 \x01(\x05\"\x97\x02\n\x10\x43reateJobRequest\x12\x13\n\x0bworkflow_id\x18\x01 \x01(\t\x12\'\n\x06inputs\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\'\n\x06params\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x14\n\x0c\x63\x61llback_url\x18\x04 \x01(\t\x12)\n\x08metadata\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x10\n\x08priority\x18\x06 \x01(\t\x12\x37\n\routput_format\x18\x07 \x01(\x0b\x32 .comfyui_gateway.v1.OutputFormat\x12\x10\n\x08previews\x18\x08 \x01(\x08\"\x87\x01\n\x11\x43reateJobResponse\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t\x12\x13\n\x0b\x65ta_seconds\x18\x03 \x01(\x05\x12\x10\n\x08poll_url\x18\x04 \x01(\t\x12+\n\x07outputs\x18\x05 \x03(\x0b\x32\x1a.comfyui_gateway.v1.Output\"\xac\x03\n\x03Job\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t\x12\x13\n\x0bworkflow_id\x18\x03 \x01(\t\x12\x10\n\x08progress\x18\x04 \x01(\x01\x12+\n\x07outputs\x18\x05 \x03(\x0b\x32\x1a.comfyui_gateway.v1.Output\x12+\n\x05\x65rror\x18\x06 \x01(\x0b\x32\x1c.comfyui_gateway.v1.JobError\x12*\n\x06timing\x18\x07 \x01(\x0b\x32\x1a.comfyui_gateway.v1.Timing\x12)\n\x08metadata\x18\x08 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x10\n\x08priority\x18\t \x01(\t\x12\'\n\x06inputs\x18\n \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0f\n\x07\x61ttempt\x18\x0b \x01(\x05\x12\x16\n\x0equeue_position\x18\x0c \x01(\x05\x12\x37\n\routput_format\x18\r \x01(\x0b\x32 .comfyui_gateway.v1.OutputFormat\x12\x10\n\x08previews\x18\x0e \x01(\x08\"\x1f\n\rGetJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"\xac\x01\n\x0fListJobsRequest\x12\x0e\n\x06status\x18\x01 \x01(\t\x12\x13\n\x0bworkflow_id\x18\x02 \x01(\t\x12)\n\x05\x61\x66ter\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12*\n\x06\x62\x65\x66ore\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05limit\x18\x05 \x01(\x05\x12\x0e\n\x06offset\x18\x06 \x01(\x05\"H\n\x10ListJobsResponse\x12%\n\x04jobs\x18\x01 \x03(\x0b\x32\x17.comfyui_gateway.v1.Job\x12\r\n\x05\x63ount\x18\x02 \x01(\x05\"\"\n\x10\x43\x61ncelJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"D\n\x11\x43\x61ncelJobResponse\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\"#\n\x11GetJobLogsRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"Y\n\x08LogEntry\x12-\n\ttimestamp\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05level\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\"E\n\x07JobLogs\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12*\n\x04logs\x18\x02 \x03(\x0b\x32\x1c.comfyui_gateway.v1.LogEntry\"\"\n\x10\x44\x65leteJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"!\n\x0fWatchJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"\xf1\x02\n\x08JobEvent\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x0e\n\x06job_id\x18\x02 \x01(\t\x12\x0e\n\x06status\x18\x03 \x01(\t\x12\x10\n\x08progress\x18\x04 \x01(\x01\x12\x0c\n\x04node\x18\x05 \x01(\t\x12\x11\n\tnode_type\x18\x06 \x01(\t\x12\x0c\n\x04step\x18\x07 \x01(\x05\x12\x11\n\tmax_steps\x18\x08 \x01(\x05\x12\x16\n\x0equeue_position\x18\t \x01(\x05\x12+\n\x07outputs\x18\n \x03(\x0b\x32\x1a.comfyui_gateway.v1.Output\x12+\n\x05\x65rror\x18\x0b \x01(\x0b\x32\x1c.comfyui_gateway.v1.JobError\x12-\n\ttimestamp\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07message\x18\r \x01(\t\x12\x31\n\x07preview\x18\x0e \x01(\x0b\x32 .comfyui_gateway.v1.PreviewFrame\"Q\n\x0cPreviewFrame\x12\x14\n\x0c\x63ontent_type\x18\x01 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\x12\r\n\x05width\x18\x03 \x01(\x05\x12\x0e\n\x06height\x18\x04 \x01(\x05\x32\xfa\x05\n\nJobService\x12j\n\tCreateJob\x12$.comfyui_gateway.v1.CreateJobRequest\x1a%.comfyui_gateway.v1.CreateJobResponse\"\x10\x82\xd3\xe4\x93\x02\n\"\x05/jobs:\x01*\x12\\\n\x06GetJob\x12!.comfyui_gateway.v1.GetJobRequest\x1a\x17.comfyui_gateway.v1.Job\"\x16\x82\xd3\xe4\x93\x02\x10\x12\x0e/jobs/{job_id}\x12\x64\n\x08ListJobs\x12#.comfyui_gateway.v1.ListJobsRequest\x1a$.comfyui_gateway.v1.ListJobsResponse\"\r\x82\xd3\xe4\x93\x02\x07\x12\x05/jobs\x12z\n\tCancelJob\x12$.comfyui_gateway.v1.CancelJobRequest\x1a%.comfyui_gateway.v1.CancelJobResponse\" \x82\xd3\xe4\x93\x02\x1a\"\x15/jobs/{job_id}/cancel:\x01*\x12m\n\nGetJobLogs\x12%.comfyui_gateway.v1.GetJobLogsRequest\x1a\x1b.comfyui_gateway.v1.JobLogs\"\x1b\x82\xd3\xe4\x93\x02\x15\x12\x13/jobs/{job_id}/logs\x12n\n\x08WatchJob\x12#.comfyui_gateway.v1.WatchJobRequest\x1a\x1c.comfyui_gateway.v1.JobEvent\"\x1d\x82\xd3\xe4\x93\x02\x17\x12\x15/jobs/{job_id}/events0\x01\x12\x61\n\tDeleteJob\x12$.comfyui_gateway.v1.DeleteJobRequest\x1a\x16.google.protobuf.Empty\"\x16\x82\xd3\xe4\x93\x02\x10*\x0e/jobs/{job_id}BXZVgithub.com/comfyui-gateway/comfyui-gateway/clients/go/gen/comfyui_gateway/v1;gatewayv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x63omfyui_gateway/v1/jobs.proto\x12\x12\x63omfyui_gateway.v1\x1a\x1f\x63omfyui_gateway/v1/common.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"/\n\x0cOutputFormat\x12\x0e\n\x06\x66ormat\x18\x01 \x01(\t\x12\x0f\n\x07quality\x18\x02 \x01(\x05\"\xb0\x02\n\x10\x43reateJobRequest\x12\x13\n\x0bworkflow_id\x18\x01 \x01(\t\x12\'\n\x06inputs\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\'\n\x06params\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x14\n\x0c\x63\x61llback_url\x18\x04 \x01(\t\x12)\n\x08metadata\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x10\n\x08priority\x18\x06 \x01(\t\x12\x37\n\routput_format\x18\x07 \x01(\x0b\x32 .comfyui_gateway.v1.OutputFormat\x12\x10\n\x08previews\x18\x08 \x01(\x08\x12\x17\n\x0foutput_encoding\x18\x10 \x01(\t\"\xfd\x02\n\x11\x43reateJobResponse\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t\x12\x13\n\x0b\x65ta_seconds\x18\x03 \x01(\x05\x12\x10\n\x08poll_url\x18\x04 \x01(\t\x12+\n\x07outputs\x18\x05 \x03(\x0b\x32\x1a.comfyui_gateway.v1.Output\x12\x18\n\x0bworkflow_id\x18\x10 \x01(\tH\x00\x88\x01\x01\x12\x15\n\x08progress\x18\x11 \x01(\x01H\x01\x88\x01\x01\x12+\n\x05\x65rror\x18\x12 \x01(\x0b\x32\x1c.comfyui_gateway.v1.JobError\x12*\n\x06timing\x18\x13 \x01(\x0b\x32\x1a.comfyui_gateway.v1.Timing\x12)\n\x08metadata\x18\x14 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x15\n\x08priority\x18\x15 \x01(\tH\x02\x88\x01\x01\x42\x0e\n\x0c_workflow_idB\x0b\n\t_progressB\x0b\n\t_priority\"\xac\x03\n\x03Job\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t\x12\x13\n\x0bworkflow_id\x18\x03 \x01(\t\x12\x10\n\x08progress\x18\x04 \x01(\x01\x12+\n\x07outputs\x18\x05 \x03(\x0b\x32\x1a.comfyui_gateway.v1.Output\x12+\n\x05\x65rror\x18\x06 \x01(\x0b\x32\x1c.comfyui_gateway.v1.JobError\x12*\n\x06timing\x18\x07 \x01(\x0b\x32\x1a.comfyui_gateway.v1.Timing\x12)\n\x08metadata\x18\x08 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x10\n\x08priority\x18\t \x01(\t\x12\'\n\x06inputs\x18\n \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0f\n\x07\x61ttempt\x18\x0b \x01(\x05\x12\x16\n\x0equeue_position\x18\x0c \x01(\x05\x12\x37\n\routput_format\x18\r \x01(\x0b\x32 .comfyui_gateway.v1.OutputFormat\x12\x10\n\x08previews\x18\x0e \x01(\x08\"\x1f\n\rGetJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"\xac\x01\n\x0fListJobsRequest\x12\x0e\n\x06status\x18\x01 \x01(\t\x12\x13\n\x0bworkflow_id\x18\x02 \x01(\t\x12)\n\x05\x61\x66ter\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12*\n\x06\x62\x65\x66ore\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05limit\x18\x05 \x01(\x05\x12\x0e\n\x06offset\x18\x06 \x01(\x05\"H\n\x10ListJobsResponse\x12%\n\x04jobs\x18\x01 \x03(\x0b\x32\x17.comfyui_gateway.v1.Job\x12\r\n\x05\x63ount\x18\x02 \x01(\x05\"\"\n\x10\x43\x61ncelJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"D\n\x11\x43\x61ncelJobResponse\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\"#\n\x11GetJobLogsRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"Y\n\x08LogEntry\x12-\n\ttimestamp\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05level\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\"E\n\x07JobLogs\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12*\n\x04logs\x18\x02 \x03(\x0b\x32\x1c.comfyui_gateway.v1.LogEntry\"\"\n\x10\x44\x65leteJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"!\n\x0fWatchJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"\xf1\x02\n\x08JobEvent\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x0e\n\x06job_id\x18\x02 \x01(\t\x12\x0e\n\x06status\x18\x03 \x01(\t\x12\x10\n\x08progress\x18\x04 \x01(\x01\x12\x0c\n\x04node\x18\x05 \x01(\t\x12\x11\n\tnode_type\x18\x06 \x01(\t\x12\x0c\n\x04step\x18\x07 \x01(\x05\x12\x11\n\tmax_steps\x18\x08 \x01(\x05\x12\x16\n\x0equeue_position\x18\t \x01(\x05\x12+\n\x07outputs\x18\n \x03(\x0b\x32\x1a.comfyui_gateway.v1.Output\x12+\n\x05\x65rror\x18\x0b \x01(\x0b\x32\x1c.comfyui_gateway.v1.JobError\x12-\n\ttimestamp\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07message\x18\r \x01(\t\x12\x31\n\x07preview\x18\x0e \x01(\x0b\x32 .comfyui_gateway.v1.PreviewFrame\"Q\n\x0cPreviewFrame\x12\x14\n\x0c\x63ontent_type\x18\x01 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\x12\r\n\x05width\x18\x03 \x01(\x05\x12\x0e\n\x06height\x18\x04 \x01(\x05\x32\xfa\x05\n\nJobService\x12j\n\tCreateJob\x12$.comfyui_gateway.v1.CreateJobRequest\x1a%.comfyui_gateway.v1.CreateJobResponse\"\x10\x82\xd3\xe4\x93\x02\n\"\x05/jobs:\x01*\x12\\\n\x06GetJob\x12!.comfyui_gateway.v1.GetJobRequest\x1a\x17.comfyui_gateway.v1.Job\"\x16\x82\xd3\xe4\x93\x02\x10\x12\x0e/jobs/{job_id}\x12\x64\n\x08ListJobs\x12#.comfyui_gateway.v1.ListJobsRequest\x1a$.comfyui_gateway.v1.ListJobsResponse\"\r\x82\xd3\xe4\x93\x02\x07\x12\x05/jobs\x12z\n\tCancelJob\x12$.comfyui_gateway.v1.CancelJobRequest\x1a%.comfyui_gateway.v1.CancelJobResponse\" \x82\xd3\xe4\x93\x02\x1a\"\x15/jobs/{job_id}/cancel:\x01*\x12m\n\nGetJobLogs\x12%.comfyui_gateway.v1.GetJobLogsRequest\x1a\x1b.comfyui_gateway.v1.JobLogs\"\x1b\x82\xd3\xe4\x93\x02\x15\x12\x13/jobs/{job_id}/logs\x12n\n\x08WatchJob\x12#.comfyui_gateway.v1.WatchJobRequest\x1a\x1c.comfyui_gateway.v1.JobEvent\"\x1d\x82\xd3\xe4\x93\x02\x17\x12\x15/jobs/{job_id}/events0\x01\x12\x61\n\tDeleteJob\x12$.comfyui_gateway.v1.DeleteJobRequest\x1a\x16.google.protobuf.Empty\"\x16\x82\xd3\xe4\x93\x02\x10*\x0e/jobs/{job_id}BXZVgithub.com/comfyui-gateway/comfyui-gateway/clients/go/gen/comfyui_gateway/v1;gatewayv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -54,35 +54,35 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_OUTPUTFORMAT']._serialized_start=208
   _globals['_OUTPUTFORMAT']._serialized_end=255
   _globals['_CREATEJOBREQUEST']._serialized_start=258
-  _globals['_CREATEJOBREQUEST']._serialized_end=537
-  _globals['_CREATEJOBRESPONSE']._serialized_start=540
-  _globals['_CREATEJOBRESPONSE']._serialized_end=675
-  _globals['_JOB']._serialized_start=678
-  _globals['_JOB']._serialized_end=1106
-  _globals['_GETJOBREQUEST']._serialized_start=1108
-  _globals['_GETJOBREQUEST']._serialized_end=1139
-  _globals['_LISTJOBSREQUEST']._serialized_start=1142
-  _globals['_LISTJOBSREQUEST']._serialized_end=1314
-  _globals['_LISTJOBSRESPONSE']._serialized_start=1316
-  _globals['_LISTJOBSRESPONSE']._serialized_end=1388
-  _globals['_CANCELJOBREQUEST']._serialized_start=1390
-  _globals['_CANCELJOBREQUEST']._serialized_end=1424
-  _globals['_CANCELJOBRESPONSE']._serialized_start=1426
-  _globals['_CANCELJOBRESPONSE']._serialized_end=1494
-  _globals['_GETJOBLOGSREQUEST']._serialized_start=1496
-  _globals['_GETJOBLOGSREQUEST']._serialized_end=1531
-  _globals['_LOGENTRY']._serialized_start=1533
-  _globals['_LOGENTRY']._serialized_end=1622
-  _globals['_JOBLOGS']._serialized_start=1624
-  _globals['_JOBLOGS']._serialized_end=1693
-  _globals['_DELETEJOBREQUEST']._serialized_start=1695
-  _globals['_DELETEJOBREQUEST']._serialized_end=1729
-  _globals['_WATCHJOBREQUEST']._serialized_start=1731
-  _globals['_WATCHJOBREQUEST']._serialized_end=1764
-  _globals['_JOBEVENT']._serialized_start=1767
-  _globals['_JOBEVENT']._serialized_end=2136
-  _globals['_PREVIEWFRAME']._serialized_start=2138
-  _globals['_PREVIEWFRAME']._serialized_end=2219
-  _globals['_JOBSERVICE']._serialized_start=2222
-  _globals['_JOBSERVICE']._serialized_end=2984
+  _globals['_CREATEJOBREQUEST']._serialized_end=562
+  _globals['_CREATEJOBRESPONSE']._serialized_start=565
+  _globals['_CREATEJOBRESPONSE']._serialized_end=946
+  _globals['_JOB']._serialized_start=949
+  _globals['_JOB']._serialized_end=1377
+  _globals['_GETJOBREQUEST']._serialized_start=1379
+  _globals['_GETJOBREQUEST']._serialized_end=1410
+  _globals['_LISTJOBSREQUEST']._serialized_start=1413
+  _globals['_LISTJOBSREQUEST']._serialized_end=1585
+  _globals['_LISTJOBSRESPONSE']._serialized_start=1587
+  _globals['_LISTJOBSRESPONSE']._serialized_end=1659
+  _globals['_CANCELJOBREQUEST']._serialized_start=1661
+  _globals['_CANCELJOBREQUEST']._serialized_end=1695
+  _globals['_CANCELJOBRESPONSE']._serialized_start=1697
+  _globals['_CANCELJOBRESPONSE']._serialized_end=1765
+  _globals['_GETJOBLOGSREQUEST']._serialized_start=1767
+  _globals['_GETJOBLOGSREQUEST']._serialized_end=1802
+  _globals['_LOGENTRY']._serialized_start=1804
+  _globals['_LOGENTRY']._serialized_end=1893
+  _globals['_JOBLOGS']._serialized_start=1895
+  _globals['_JOBLOGS']._serialized_end=1964
+  _globals['_DELETEJOBREQUEST']._serialized_start=1966
+  _globals['_DELETEJOBREQUEST']._serialized_end=2000
+  _globals['_WATCHJOBREQUEST']._serialized_start=2002
+  _globals['_WATCHJOBREQUEST']._serialized_end=2035
+  _globals['_JOBEVENT']._serialized_start=2038
+  _globals['_JOBEVENT']._serialized_end=2407
+  _globals['_PREVIEWFRAME']._serialized_start=2409
+  _globals['_PREVIEWFRAME']._serialized_end=2490
+  _globals['_JOBSERVICE']._serialized_start=2493
+  _globals['_JOBSERVICE']._serialized_end=3255
 # @@protoc_insertion_point(module_scope)

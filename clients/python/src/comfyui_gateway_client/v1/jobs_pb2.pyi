@@ -59,12 +59,18 @@ class CreateJobRequest(_message.Message):
     PRIORITY_FIELD_NUMBER: _builtins.int
     OUTPUT_FORMAT_FIELD_NUMBER: _builtins.int
     PREVIEWS_FIELD_NUMBER: _builtins.int
+    OUTPUT_ENCODING_FIELD_NUMBER: _builtins.int
     workflow_id: _builtins.str
     callback_url: _builtins.str
     priority: _builtins.str
     """"high", "normal" (default) or "low"."""
     previews: _builtins.bool
     """Stream live "preview" events (small JPEG frames) while the sampler runs."""
+    output_encoding: _builtins.str
+    """Synchronous answers (fields 16+, clear of other additions): with the
+    metadata/header "prefer: return=representation; wait=N" and "base64" here,
+    the finished job's outputs carry their bytes inline (Output.data).
+    """
     @_builtins.property
     def inputs(self) -> _struct_pb2.Struct: ...
     @_builtins.property
@@ -88,10 +94,11 @@ class CreateJobRequest(_message.Message):
         priority: _builtins.str = ...,
         output_format: Global___OutputFormat | None = ...,
         previews: _builtins.bool = ...,
+        output_encoding: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["inputs", b"inputs", "metadata", b"metadata", "output_format", b"output_format", "params", b"params"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["callback_url", b"callback_url", "inputs", b"inputs", "metadata", b"metadata", "output_format", b"output_format", "params", b"params", "previews", b"previews", "priority", b"priority", "workflow_id", b"workflow_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["callback_url", b"callback_url", "inputs", b"inputs", "metadata", b"metadata", "output_encoding", b"output_encoding", "output_format", b"output_format", "params", b"params", "previews", b"previews", "priority", b"priority", "workflow_id", b"workflow_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -106,15 +113,33 @@ class CreateJobResponse(_message.Message):
     ETA_SECONDS_FIELD_NUMBER: _builtins.int
     POLL_URL_FIELD_NUMBER: _builtins.int
     OUTPUTS_FIELD_NUMBER: _builtins.int
+    WORKFLOW_ID_FIELD_NUMBER: _builtins.int
+    PROGRESS_FIELD_NUMBER: _builtins.int
+    ERROR_FIELD_NUMBER: _builtins.int
+    TIMING_FIELD_NUMBER: _builtins.int
+    METADATA_FIELD_NUMBER: _builtins.int
+    PRIORITY_FIELD_NUMBER: _builtins.int
     job_id: _builtins.str
     status: _builtins.str
     """"queued", or "cache_hit" when served from the cache."""
     eta_seconds: _builtins.int
     poll_url: _builtins.str
+    workflow_id: _builtins.str
+    """Synchronous answers (fields 16+): set only on the 200 for a job that finished
+    within the wait, so this reads like GET /jobs/{jobId}; omitted on a 202.
+    """
+    progress: _builtins.float
+    priority: _builtins.str
     @_builtins.property
     def outputs(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.Output]:
-        """Only on a cache hit."""
+        """On a cache hit, and on a synchronous answer (Prefer: wait=N) for a finished job."""
 
+    @_builtins.property
+    def error(self) -> _common_pb2.JobError: ...
+    @_builtins.property
+    def timing(self) -> _common_pb2.Timing: ...
+    @_builtins.property
+    def metadata(self) -> _struct_pb2.Struct: ...
     def __init__(
         self,
         *,
@@ -123,12 +148,29 @@ class CreateJobResponse(_message.Message):
         eta_seconds: _builtins.int = ...,
         poll_url: _builtins.str = ...,
         outputs: _abc.Iterable[_common_pb2.Output] | None = ...,
+        workflow_id: _builtins.str | None = ...,
+        progress: _builtins.float | None = ...,
+        error: _common_pb2.JobError | None = ...,
+        timing: _common_pb2.Timing | None = ...,
+        metadata: _struct_pb2.Struct | None = ...,
+        priority: _builtins.str | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_priority", b"_priority", "_progress", b"_progress", "_workflow_id", b"_workflow_id", "error", b"error", "metadata", b"metadata", "priority", b"priority", "progress", b"progress", "timing", b"timing", "workflow_id", b"workflow_id"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["eta_seconds", b"eta_seconds", "job_id", b"job_id", "outputs", b"outputs", "poll_url", b"poll_url", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_priority", b"_priority", "_progress", b"_progress", "_workflow_id", b"_workflow_id", "error", b"error", "eta_seconds", b"eta_seconds", "job_id", b"job_id", "metadata", b"metadata", "outputs", b"outputs", "poll_url", b"poll_url", "priority", b"priority", "progress", b"progress", "status", b"status", "timing", b"timing", "workflow_id", b"workflow_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__priority: _TypeAlias = _typing.Literal["priority"]  # noqa: Y015
+    _WhichOneofArgType__priority: _TypeAlias = _typing.Literal["_priority", b"_priority"]  # noqa: Y015
+    _WhichOneofReturnType__progress: _TypeAlias = _typing.Literal["progress"]  # noqa: Y015
+    _WhichOneofArgType__progress: _TypeAlias = _typing.Literal["_progress", b"_progress"]  # noqa: Y015
+    _WhichOneofReturnType__workflow_id: _TypeAlias = _typing.Literal["workflow_id"]  # noqa: Y015
+    _WhichOneofArgType__workflow_id: _TypeAlias = _typing.Literal["_workflow_id", b"_workflow_id"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__priority) -> _WhichOneofReturnType__priority | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__progress) -> _WhichOneofReturnType__progress | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__workflow_id) -> _WhichOneofReturnType__workflow_id | None: ...
 
 Global___CreateJobResponse: _TypeAlias = CreateJobResponse  # noqa: Y015
 

@@ -54,6 +54,12 @@ export interface CreateJobRequest {
     | undefined;
   /** Stream live "preview" events (small JPEG frames) while the sampler runs. */
   previews: boolean;
+  /**
+   * Synchronous answers (fields 16+, clear of other additions): with the
+   * metadata/header "prefer: return=representation; wait=N" and "base64" here,
+   * the finished job's outputs carry their bytes inline (Output.data).
+   */
+  outputEncoding: string;
 }
 
 export interface CreateJobResponse {
@@ -62,8 +68,18 @@ export interface CreateJobResponse {
   status: string;
   etaSeconds: number;
   pollUrl: string;
-  /** Only on a cache hit. */
+  /** On a cache hit, and on a synchronous answer (Prefer: wait=N) for a finished job. */
   outputs: Output[];
+  /**
+   * Synchronous answers (fields 16+): set only on the 200 for a job that finished
+   * within the wait, so this reads like GET /jobs/{jobId}; omitted on a 202.
+   */
+  workflowId?: string | undefined;
+  progress?: number | undefined;
+  error: JobError | undefined;
+  timing: Timing | undefined;
+  metadata: { [key: string]: any } | undefined;
+  priority?: string | undefined;
 }
 
 export interface Job {
@@ -275,6 +291,7 @@ function createBaseCreateJobRequest(): CreateJobRequest {
     priority: "",
     outputFormat: undefined,
     previews: false,
+    outputEncoding: "",
   };
 }
 
@@ -303,6 +320,9 @@ export const CreateJobRequest: MessageFns<CreateJobRequest> = {
     }
     if (message.previews !== false) {
       writer.uint32(64).bool(message.previews);
+    }
+    if (message.outputEncoding !== "") {
+      writer.uint32(130).string(message.outputEncoding);
     }
     return writer;
   },
@@ -384,6 +404,14 @@ export const CreateJobRequest: MessageFns<CreateJobRequest> = {
             message.previews = reader.bool();
             continue;
           }
+          case 16: {
+            if (tag !== 130) {
+              break;
+            }
+
+            message.outputEncoding = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -418,6 +446,11 @@ export const CreateJobRequest: MessageFns<CreateJobRequest> = {
         ? OutputFormat.fromJSON(object.output_format)
         : undefined,
       previews: isSet(object.previews) ? globalThis.Boolean(object.previews) : false,
+      outputEncoding: isSet(object.outputEncoding)
+        ? globalThis.String(object.outputEncoding)
+        : isSet(object.output_encoding)
+        ? globalThis.String(object.output_encoding)
+        : "",
     };
   },
 
@@ -447,6 +480,9 @@ export const CreateJobRequest: MessageFns<CreateJobRequest> = {
     if (message.previews !== false) {
       obj.previews = message.previews;
     }
+    if (message.outputEncoding !== "") {
+      obj.outputEncoding = message.outputEncoding;
+    }
     return obj;
   },
 
@@ -465,12 +501,25 @@ export const CreateJobRequest: MessageFns<CreateJobRequest> = {
       ? OutputFormat.fromPartial(object.outputFormat)
       : undefined;
     message.previews = object.previews ?? false;
+    message.outputEncoding = object.outputEncoding ?? "";
     return message;
   },
 };
 
 function createBaseCreateJobResponse(): CreateJobResponse {
-  return { jobId: "", status: "", etaSeconds: 0, pollUrl: "", outputs: [] };
+  return {
+    jobId: "",
+    status: "",
+    etaSeconds: 0,
+    pollUrl: "",
+    outputs: [],
+    workflowId: undefined,
+    progress: undefined,
+    error: undefined,
+    timing: undefined,
+    metadata: undefined,
+    priority: undefined,
+  };
 }
 
 export const CreateJobResponse: MessageFns<CreateJobResponse> = {
@@ -489,6 +538,24 @@ export const CreateJobResponse: MessageFns<CreateJobResponse> = {
     }
     for (const v of message.outputs) {
       Output.encode(v!, writer.uint32(42).fork()).join();
+    }
+    if (message.workflowId !== undefined) {
+      writer.uint32(130).string(message.workflowId);
+    }
+    if (message.progress !== undefined) {
+      writer.uint32(137).double(message.progress);
+    }
+    if (message.error !== undefined) {
+      JobError.encode(message.error, writer.uint32(146).fork()).join();
+    }
+    if (message.timing !== undefined) {
+      Timing.encode(message.timing, writer.uint32(154).fork()).join();
+    }
+    if (message.metadata !== undefined) {
+      Struct.encode(Struct.wrap(message.metadata), writer.uint32(162).fork()).join();
+    }
+    if (message.priority !== undefined) {
+      writer.uint32(170).string(message.priority);
     }
     return writer;
   },
@@ -546,6 +613,54 @@ export const CreateJobResponse: MessageFns<CreateJobResponse> = {
             message.outputs.push(Output.decode(reader, reader.uint32()));
             continue;
           }
+          case 16: {
+            if (tag !== 130) {
+              break;
+            }
+
+            message.workflowId = reader.string();
+            continue;
+          }
+          case 17: {
+            if (tag !== 137) {
+              break;
+            }
+
+            message.progress = reader.double();
+            continue;
+          }
+          case 18: {
+            if (tag !== 146) {
+              break;
+            }
+
+            message.error = JobError.decode(reader, reader.uint32());
+            continue;
+          }
+          case 19: {
+            if (tag !== 154) {
+              break;
+            }
+
+            message.timing = Timing.decode(reader, reader.uint32());
+            continue;
+          }
+          case 20: {
+            if (tag !== 162) {
+              break;
+            }
+
+            message.metadata = Struct.unwrap(Struct.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 21: {
+            if (tag !== 170) {
+              break;
+            }
+
+            message.priority = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -579,6 +694,16 @@ export const CreateJobResponse: MessageFns<CreateJobResponse> = {
       outputs: globalThis.Array.isArray(object?.outputs)
         ? object.outputs.map((e: any) => Output.fromJSON(e))
         : [],
+      workflowId: isSet(object.workflowId)
+        ? globalThis.String(object.workflowId)
+        : isSet(object.workflow_id)
+        ? globalThis.String(object.workflow_id)
+        : undefined,
+      progress: isSet(object.progress) ? globalThis.Number(object.progress) : undefined,
+      error: isSet(object.error) ? JobError.fromJSON(object.error) : undefined,
+      timing: isSet(object.timing) ? Timing.fromJSON(object.timing) : undefined,
+      metadata: isObject(object.metadata) ? object.metadata : undefined,
+      priority: isSet(object.priority) ? globalThis.String(object.priority) : undefined,
     };
   },
 
@@ -599,6 +724,24 @@ export const CreateJobResponse: MessageFns<CreateJobResponse> = {
     if (message.outputs?.length) {
       obj.outputs = message.outputs.map((e) => Output.toJSON(e));
     }
+    if (message.workflowId !== undefined) {
+      obj.workflowId = message.workflowId;
+    }
+    if (message.progress !== undefined) {
+      obj.progress = floatToJson(message.progress);
+    }
+    if (message.error !== undefined) {
+      obj.error = JobError.toJSON(message.error);
+    }
+    if (message.timing !== undefined) {
+      obj.timing = Timing.toJSON(message.timing);
+    }
+    if (message.metadata !== undefined) {
+      obj.metadata = message.metadata;
+    }
+    if (message.priority !== undefined) {
+      obj.priority = message.priority;
+    }
     return obj;
   },
 
@@ -612,6 +755,16 @@ export const CreateJobResponse: MessageFns<CreateJobResponse> = {
     message.etaSeconds = object.etaSeconds ?? 0;
     message.pollUrl = object.pollUrl ?? "";
     message.outputs = object.outputs?.map((e) => Output.fromPartial(e)) || [];
+    message.workflowId = object.workflowId ?? undefined;
+    message.progress = object.progress ?? undefined;
+    message.error = (object.error !== undefined && object.error !== null)
+      ? JobError.fromPartial(object.error)
+      : undefined;
+    message.timing = (object.timing !== undefined && object.timing !== null)
+      ? Timing.fromPartial(object.timing)
+      : undefined;
+    message.metadata = object.metadata ?? undefined;
+    message.priority = object.priority ?? undefined;
     return message;
   },
 };
@@ -2268,6 +2421,8 @@ export const JobServiceService = {
   /**
    * REST answers 202 once the job is durably stored, or 200 with status
    * "cache_hit" and the outputs of an identical earlier job.
+   * With the header (gRPC: metadata) "Prefer: wait=N" (N <= 300) the answer is held
+   * until the job ends: 200 with the finished job, or the same 202 once N s pass.
    */
   createJob: {
     path: "/comfyui_gateway.v1.JobService/CreateJob" as const,
@@ -2347,6 +2502,8 @@ export interface JobServiceServer extends UntypedServiceImplementation {
   /**
    * REST answers 202 once the job is durably stored, or 200 with status
    * "cache_hit" and the outputs of an identical earlier job.
+   * With the header (gRPC: metadata) "Prefer: wait=N" (N <= 300) the answer is held
+   * until the job ends: 200 with the finished job, or the same 202 once N s pass.
    */
   createJob: handleUnaryCall<CreateJobRequest, CreateJobResponse>;
   getJob: handleUnaryCall<GetJobRequest, Job>;
@@ -2370,6 +2527,8 @@ export interface JobServiceClient extends Client {
   /**
    * REST answers 202 once the job is durably stored, or 200 with status
    * "cache_hit" and the outputs of an identical earlier job.
+   * With the header (gRPC: metadata) "Prefer: wait=N" (N <= 300) the answer is held
+   * until the job ends: 200 with the finished job, or the same 202 once N s pass.
    */
   createJob(
     request: CreateJobRequest,
