@@ -1,0 +1,76 @@
+"""What the server enforces on REST input (and promises on output) that the protos cannot
+say: ranges, patterns, enums, required fields. Every value is read from the constant the
+server itself checks against, so the document cannot drift from the code.
+
+Keys are ``(message, field)`` with the message's short name and the proto field name;
+``"*"`` as the message applies the rule to that field in every request message.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from comfyui_gateway.jobs.priority import JobPriority
+from comfyui_gateway.jobs.status import JobStatus
+from comfyui_gateway.jobs.store import DEFAULT_PAGE, JOB_ID, MAX_PAGE
+from comfyui_gateway.workflows.definition import MAX_NAME_LENGTH, WORKFLOW_ID_PATTERN
+
+Schema = dict[str, Any]
+ANY_REQUEST = "*"
+
+
+def anchored(pattern: re.Pattern[str]) -> str:
+    """A JSON Schema ``pattern`` (which searches) for a regex the server full-matches."""
+    text = pattern.pattern.removeprefix("^").removesuffix("$")
+    return f"^(?:{text})$"
+
+
+def one_of_or_empty(values: list[str]) -> Schema:
+    """A proto3 string enum: ``""`` is the same as leaving the field out."""
+    return {"type": "string", "enum": ["", *values]}
+
+
+STATUSES = [status.value for status in JobStatus]
+PRIORITIES = [priority.value for priority in JobPriority]
+
+REQUEST_FIELDS: dict[tuple[str, str], Schema] = {
+    (ANY_REQUEST, "job_id"): {"pattern": anchored(JOB_ID)},
+    ("ListJobsRequest", "status"): one_of_or_empty(STATUSES),
+    ("ListJobsRequest", "limit"): {
+        "minimum": 0,
+        "description": f"Default {DEFAULT_PAGE} (also for 0); values above {MAX_PAGE} "
+        f"return {MAX_PAGE}.",
+    },
+    ("ListJobsRequest", "offset"): {"minimum": 0},
+    ("CreateJobRequest", "workflow_id"): {"minLength": 1},
+    ("CreateJobRequest", "priority"): one_of_or_empty(PRIORITIES),
+    ("CreateWorkflowRequest", "id"): {"pattern": anchored(WORKFLOW_ID_PATTERN)},
+    ("CreateWorkflowRequest", "name"): {"maxLength": MAX_NAME_LENGTH, "pattern": r"\S"},
+    ("UpdateWorkflowRequest", "name"): {"maxLength": MAX_NAME_LENGTH, "pattern": r"\S"},
+    ("DownloadOutputRequest", "format"): one_of_or_empty(["base64"]),
+}
+"""Extra JSON Schema keywords of request fields (path, query and body alike)."""
+
+REQUIRED_FIELDS: dict[str, list[str]] = {
+    "CreateJobRequest": ["workflow_id"],
+    "CreateWorkflowRequest": ["id", "name", "workflow_json"],
+}
+"""Request fields the server refuses to go without (other request fields are optional)."""
+
+RESPONSE_FIELDS: dict[tuple[str, str], Schema] = {
+    ("Job", "status"): {"enum": STATUSES},
+    ("Job", "priority"): {"enum": PRIORITIES},
+    ("Job", "progress"): {"minimum": 0, "maximum": 100},
+    ("JobEvent", "progress"): {"minimum": 0, "maximum": 100},
+}
+"""Values the server's answers keep to."""
+
+
+def field_constraints(message: str, field: str, *, request: bool) -> Schema:
+    """The extra keywords for ``message.field``; empty when the server adds none."""
+    if request:
+        found = dict(REQUEST_FIELDS.get((ANY_REQUEST, field), {}))
+        found.update(REQUEST_FIELDS.get((message, field), {}))
+        return found
+    return dict(RESPONSE_FIELDS.get((message, field), {}))
