@@ -15,6 +15,8 @@ from comfyui_gateway.jobs.priority import JobPriority
 from comfyui_gateway.jobs.status import JobStatus
 from comfyui_gateway.jobs.store import DEFAULT_PAGE, JOB_ID, MAX_PAGE
 from comfyui_gateway.workflows.definition import MAX_NAME_LENGTH, WORKFLOW_ID_PATTERN
+from server.services.audit import MAX_LIMIT as MAX_AUDIT_PAGE
+from server.services.workflows import WORKFLOW_ID as WORKFLOW_PATH_ID
 
 Schema = dict[str, Any]
 ANY_REQUEST = "*"
@@ -46,6 +48,11 @@ REQUEST_FIELDS: dict[tuple[str, str], Schema] = {
     ("CreateJobRequest", "workflow_id"): {"minLength": 1},
     ("CreateJobRequest", "priority"): one_of_or_empty(PRIORITIES),
     ("CreateWorkflowRequest", "id"): {"pattern": anchored(WORKFLOW_ID_PATTERN)},
+    ("CreateWorkflowRequest", "workflow_json"): {"minProperties": 1},
+    ("GetWorkflowRequest", "id"): {"pattern": anchored(WORKFLOW_PATH_ID)},
+    ("UpdateWorkflowRequest", "id"): {"pattern": anchored(WORKFLOW_PATH_ID)},
+    ("DeleteWorkflowRequest", "id"): {"pattern": anchored(WORKFLOW_PATH_ID)},
+    ("ListAuditEntriesRequest", "limit"): {"minimum": 0, "maximum": MAX_AUDIT_PAGE},
     ("CreateWorkflowRequest", "name"): {"maxLength": MAX_NAME_LENGTH, "pattern": r"\S"},
     ("UpdateWorkflowRequest", "name"): {"maxLength": MAX_NAME_LENGTH, "pattern": r"\S"},
     ("DownloadOutputRequest", "format"): one_of_or_empty(["base64"]),

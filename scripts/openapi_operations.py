@@ -117,7 +117,7 @@ class OperationBuilder:
                 }
             return {"required": True, "content": content}
         if route.rule.body == "*":
-            schema = self.schemas.ref(input_type)
+            schema = self.schemas.body_schema(input_type, set(route.bound))
         else:
             field = self._fields(route)[route.rule.body]
             schema = self.schemas.field_schema(input_type, field)

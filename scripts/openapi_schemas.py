@@ -76,6 +76,26 @@ class SchemaBuilder:
             self.components[name] = self.message_schema(type_name)
         return {"$ref": f"#/components/schemas/{name}"}
 
+    def body_schema(self, type_name: str, bound: set[str]) -> Schema:
+        """A ``body: "*"`` request: the message less the fields the path binds (a body
+        repeating them is refused), as its own component ``<Message>Body``."""
+        if not bound:
+            return self.ref(type_name)
+        whole = self.message_schema(type_name)
+        fields = self.index.messages[type_name].field
+        dropped = {json_name(f) for f in fields if f.name in bound}
+        body: Schema = {
+            **whole,
+            "properties": {k: v for k, v in whole["properties"].items() if k not in dropped},
+        }
+        required = [name for name in whole.get("required", []) if name not in dropped]
+        body.pop("required", None)
+        if required:
+            body["required"] = required
+        name = f"{short_name(type_name)}Body"
+        self.components[name] = body
+        return {"$ref": f"#/components/schemas/{name}"}
+
     def field_schema(self, owner: str, field: descriptor_pb2.FieldDescriptorProto) -> Schema:
         """The field's schema with its comment and the server's constraints."""
         schema = self._type_schema(field)

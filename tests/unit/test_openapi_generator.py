@@ -39,6 +39,9 @@ service ScratchService {
   rpc GetScratch(GetScratchRequest) returns (Scratch) {
     option (google.api.http) = {get: "/scratch/{job_id}"};
   }
+  rpc RenameScratch(RenameScratchRequest) returns (Scratch) {
+    option (google.api.http) = {put: "/scratch/{job_id}" body: "*"};
+  }
 }
 
 message Scratch {
@@ -52,6 +55,10 @@ message Convert {
 }
 message DeleteScratchRequest {
   string job_id = 1;
+}
+message RenameScratchRequest {
+  string job_id = 1;
+  string name = 2;
 }
 message GetScratchRequest {
   string job_id = 1;
@@ -137,3 +144,12 @@ def test_every_operation_lists_the_edge_and_guard_answers() -> None:
     assert "404" in create_job  # an unknown workflow
     assert "403" in committed()["paths"]["/audit"]["get"]["responses"]
     assert "403" not in committed()["paths"]["/jobs"]["get"]["responses"]
+
+
+def test_a_body_leaves_out_the_fields_its_path_binds(extended: dict[str, Any]) -> None:
+    body = extended["paths"]["/scratch/{jobId}"]["put"]["requestBody"]["content"]
+    ref = body["application/json"]["schema"]["$ref"]
+    schema = extended["components"]["schemas"][ref.rsplit("/", 1)[1]]
+    assert set(schema["properties"]) == {"name"}
+    update = committed()["components"]["schemas"]["UpdateWorkflowRequestBody"]
+    assert "id" not in update["properties"] and "name" in update["properties"]
