@@ -75,10 +75,8 @@ def extended(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     proto = folder / "comfyui_gateway" / "v1" / "scratch.proto"
     proto.parent.mkdir(parents=True)
     proto.write_text(EXTRA_PROTO)
-    descriptors = load_script("openapi_descriptors")
-    document: dict[str, Any] = load_script("gen_openapi").build(
-        descriptors.descriptor_set(Path(folder))
-    )
+    generator = load_script("gen_openapi")
+    document: dict[str, Any] = generator.build(generator.descriptor_set(Path(folder)))
     validate(document)
     return document
 
