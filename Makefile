@@ -58,6 +58,11 @@ $(PYCLIENT_STAMP): $(STAMP) clients/python/pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ./clients/python
 	touch $(PYCLIENT_STAMP)
 
+FUZZ_SECONDS ?= 300
+fuzz: $(GEN)  ## schemathesis through Envoy as admin and user for FUZZ_SECONDS, fresh seeds
+	FUZZ_SECONDS=$(FUZZ_SECONDS) $(BIN)/pytest -q -s -p no:cacheprovider \
+	  tests/integration/test_fuzz_openapi.py
+
 bench: $(GEN)  ## benchmarks: print figures, assert nothing
 	$(BIN)/python -m bench
 

@@ -1,0 +1,105 @@
+"""Schemathesis against a running gateway: the served OpenAPI document, through Envoy.
+
+One run per caller (an admin key, a user key), each with every check schemathesis has
+(server errors; status code, content type, header and response schema conformance;
+negative data rejected, positive data accepted; undeclared methods; ignored auth...)
+on positive and negative data, bounded by a time budget. The run's JSON report is read
+back into a ``FuzzResult``; ``envoy_requests`` counts what went through the edge.
+
+``tests/schemathesis.toml`` holds the one tuning: for operations whose input the
+server checks against stored state (a workflow's own inputs, the node catalogue), a
+schema-valid body may still be refused with 400, which no static schema can foresee.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from tests.stack import GatewayStack
+
+SCHEMATHESIS = Path(sys.executable).parent / "schemathesis"
+CONFIG = Path(__file__).resolve().parent / "schemathesis.toml"
+FUZZ_SECONDS_ENV = "FUZZ_SECONDS"
+"""``make fuzz`` sets a longer budget per caller through this variable."""
+DOWNSTREAM_REQUESTS = re.compile(r"^http\.(?!admin)[^.:]+\.downstream_rq_total: (\d+)$", re.M)
+
+
+@dataclass
+class FuzzResult:
+    """What one schemathesis run did and found."""
+
+    caller: str
+    returncode: int
+    output: str
+    seed: int | None = None
+    test_cases: int = 0
+    operations_tested: int = 0
+    failures: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def clean(self) -> bool:
+        return self.returncode == 0 and not self.failures and not self.errors
+
+    def summary(self) -> str:
+        found = "; ".join(self.failures + self.errors) or "nothing"
+        return (
+            f"{self.caller} (seed {self.seed}): {self.test_cases} test cases over "
+            f"{self.operations_tested} operations; found {found}"
+        )
+
+
+def envoy_requests(stack: GatewayStack) -> int:
+    """Requests Envoy's REST listener has taken so far (its own counter)."""
+    stats = requests.get(f"http://127.0.0.1:{stack.admin_port}/stats", timeout=10).text
+    return sum(int(count) for count in DOWNSTREAM_REQUESTS.findall(stats))
+
+
+def fuzz(
+    stack: GatewayStack,
+    caller: str,
+    headers: dict[str, str],
+    *,
+    seconds: int,
+    workdir: Path,
+    seed: int | None = None,
+) -> FuzzResult:
+    """Run schemathesis for ``seconds`` as ``caller``; its report lands in ``workdir``."""
+    report = workdir / f"schemathesis-{caller}.json"
+    argv = [str(SCHEMATHESIS), "--config-file", str(CONFIG), "--no-color", "run"]
+    argv += [f"{stack.base_url}/openapi.json", "--url", stack.base_url]
+    argv += ["--checks", "all", "--mode", "all", "--max-time", str(seconds)]
+    argv += ["--workers", "2", "--request-timeout", "30", "--suppress-health-check", "all"]
+    argv += ["--report", "json", "--report-json-path", str(report)]
+    if seed is not None:
+        argv += ["--seed", str(seed)]
+    for name, value in headers.items():
+        argv += ["-H", f"{name}: {value}"]
+    completed = subprocess.run(
+        argv, cwd=workdir, capture_output=True, text=True, timeout=seconds + 300
+    )
+    result = FuzzResult(caller, completed.returncode, completed.stdout + completed.stderr, seed)
+    if report.exists():
+        read_report(json.loads(report.read_text()), result)
+    else:
+        result.errors.append("schemathesis wrote no report")
+    return result
+
+
+def read_report(document: dict[str, Any], result: FuzzResult) -> None:
+    """Fill ``result`` from schemathesis's JSON run report."""
+    result.test_cases = int(document["test_cases"]["generated"])
+    result.operations_tested = int(document["operations"]["tested"])
+    for failure in document["failures"]:
+        where = ", ".join(failure["operations"])
+        result.failures.append(f"{failure['code']} {failure['title']} x{failure['count']}: {where}")
+    for error in document["errors"]:
+        result.errors.append(json.dumps(error, sort_keys=True)[:500])

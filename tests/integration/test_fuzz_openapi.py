@@ -1,0 +1,95 @@
+"""Schemathesis fuzzes the gateway through the real Envoy from the OpenAPI document it
+serves, as an admin and as a user: 0 server errors, 0 conformance failures.
+
+The suite's run is short (``FUZZ_SECONDS``, 30 by default, both callers at once, fixed seeds);
+``make fuzz`` runs the same test with a longer budget and fresh seeds.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+import sys
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.fuzz_helpers import FUZZ_SECONDS_ENV, envoy_requests, fuzz
+from tests.stack import GatewayStack
+
+ADMIN_KEY = "sk-admin-fuzz-7f3a1c"
+USER_KEY = "sk-user-fuzz-2b9e44"
+SECONDS = int(os.environ.get(FUZZ_SECONDS_ENV, "30"))
+SEEDS = {"admin": 16, "user": 61}
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayStack]:
+    """A gateway with the emulator, the bundled workflows and two keys."""
+    workdir = tmp_path_factory.mktemp("fuzz")
+    env = {"API_KEYS": f"{ADMIN_KEY}:admin,{USER_KEY}:user"}
+    gateway = GatewayStack(workdir, env, emulator=True).start()
+    try:
+        subprocess.run(
+            [sys.executable, "-m", "comfyui_gateway", "init"],
+            env=gateway.env,
+            cwd=workdir,
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+        yield gateway
+    finally:
+        gateway.stop()
+
+
+def seed_for(caller: str) -> int:
+    """``FUZZ_SEED`` replays a run; else fixed in the suite, fresh under ``make fuzz``."""
+    if "FUZZ_SEED" in os.environ:
+        return int(os.environ["FUZZ_SEED"])
+    if FUZZ_SECONDS_ENV in os.environ:
+        return random.randrange(2**31)
+    return SEEDS[caller]
+
+
+@pytest.mark.timeout(SECONDS + 360)
+def test_fuzzing_finds_no_server_error_and_no_conformance_failure(
+    stack: GatewayStack, tmp_path: Path
+) -> None:
+    """Both callers at once: the budget bounds the wall-clock time of the whole test."""
+    callers = {"admin": ADMIN_KEY, "user": USER_KEY}
+    before = envoy_requests(stack)
+    with ThreadPoolExecutor(len(callers)) as pool:
+        runs = {
+            caller: pool.submit(
+                fuzz,
+                stack,
+                caller,
+                {"X-API-Key": key},
+                seconds=SECONDS,
+                workdir=tmp_path,
+                seed=seed_for(caller),
+            )
+            for caller, key in callers.items()
+        }
+        results = [run.result() for run in runs.values()]
+    sent = envoy_requests(stack) - before
+    print(f"\nschemathesis: {sent} requests through Envoy")
+    for result in results:
+        print(f"schemathesis {result.summary()}")
+    operations = len(stack_operations(stack))
+    for result in results:
+        assert result.operations_tested >= operations, result.output[-4000:]
+        assert result.clean, f"{result.summary()}\n{result.output[-12000:]}"
+    assert sent > sum(result.test_cases for result in results) > 0
+    server_log = stack.log("server")
+    assert "Traceback" not in server_log, server_log[-4000:]
+
+
+def stack_operations(stack: GatewayStack) -> list[str]:
+    document = requests.get(f"{stack.base_url}/openapi.json", timeout=10).json()
+    return [f"{verb} {path}" for path, item in document["paths"].items() for verb in item]
