@@ -99,6 +99,11 @@ class Settings(BaseSettings):
     """How long a succeeded job answers identical requests, in seconds."""
     WEBHOOK_RETRY_BASE_MS: int = Field(1000, ge=1, le=600_000)
     """First webhook retry delay in milliseconds; doubles per retry, with jitter."""
+    MAX_INPUT_STRING_CHARS: int = Field(20_000, ge=1, le=200_000)
+    """Longest free-text value (a prompt, a name, a description), in characters; a
+    schema field's ``maxLength`` may only tighten it. Media fields have their own limits."""
+    MAX_METADATA_BYTES: int = Field(16 * 1024, ge=256, le=256 * 1024)
+    """Largest job ``metadata`` object, as compact UTF-8 JSON, in bytes."""
     RECONCILE_INTERVAL_MS: int = Field(5000, ge=50, le=600_000)
     """How often the reconciler looks for lost queued jobs and abandoned running ones."""
     HEARTBEAT_STALE_MS: int = Field(10_000, ge=500)

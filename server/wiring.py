@@ -6,6 +6,7 @@ from comfyui_gateway.jobs.cancellation import JobCanceller
 from comfyui_gateway.jobs.submission import JobSubmitter, SubmissionOptions
 from comfyui_gateway.metrics import MetricSources
 from comfyui_gateway.privacy import Privacy
+from comfyui_gateway.workflows.choices import CatalogueSource
 from comfyui_gateway.workflows.inputs import InputLimits
 from server.app import Services
 from server.deps import ServerDeps
@@ -18,7 +19,10 @@ from server.services.workflows import WorkflowService
 
 
 def build_services(deps: ServerDeps) -> Services:
-    limits = InputLimits(deps.settings.MAX_IMAGE_SIZE, deps.settings.MAX_BATCH_SIZE)
+    settings = deps.settings
+    limits = InputLimits(
+        settings.MAX_IMAGE_SIZE, settings.MAX_BATCH_SIZE, settings.MAX_INPUT_STRING_CHARS
+    )
     return Services(
         gateway=GatewayService(deps),
         workflows=WorkflowService(deps),
@@ -32,7 +36,9 @@ def build_services(deps: ServerDeps) -> Services:
                 options=SubmissionOptions(
                     cache_enabled=deps.settings.CACHE_ENABLED,
                     allowed_callback_domains=tuple(deps.settings.WEBHOOK_ALLOWED_DOMAINS),
+                    max_metadata_bytes=settings.MAX_METADATA_BYTES,
                 ),
+                catalogue=CatalogueSource(deps.backend_reports, settings.comfyui_urls),
             ),
             JobCanceller(deps.sessions, deps.queue, deps.bus),
         ),

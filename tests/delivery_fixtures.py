@@ -48,7 +48,7 @@ async def gateway_core(
         sessions,
         queue,
         InputLimits(2048, 4),
-        options=SubmissionOptions(allowed_callback_domains=("*",)),
+        options=SubmissionOptions(allowed_callback_domains=("*", "127.0.0.1", "localhost")),
     )
     async with (
         Emulator(emulator_config(base_dir=tmp_path / "comfyui")) as emulator,

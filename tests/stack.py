@@ -105,10 +105,8 @@ class GatewayStack:
         self._envoy = self._spawn("envoy", self._envoy_argv())
         self._wait_until_ready()
         # Replicas start once the first server has migrated the database.
-        for index, port in enumerate(self.grpc_ports[1:], start=1):
-            env = {**self.env, "GRPC_PORT": str(port)}
-            argv = [sys.executable, "-m", "comfyui_gateway", "run"]
-            self.replica_processes.append(self._spawn(f"server-{index}", argv, env))
+        for index in range(1, len(self.grpc_ports)):
+            self.replica_processes.append(self._spawn_replica(index))
         for port, process in zip(self.grpc_ports[1:], self.replica_processes, strict=True):
             _wait_for_grpc_health(f"127.0.0.1:{port}", process)
         if self.replica_processes:
@@ -117,16 +115,53 @@ class GatewayStack:
             self.wait_until_backend_reachable()
         return self
 
+    def _spawn_replica(self, index: int) -> subprocess.Popen[bytes]:
+        env = {**self.env, "GRPC_PORT": str(self.grpc_ports[index])}
+        argv = [sys.executable, "-m", "comfyui_gateway", "run"]
+        return self._spawn(f"server-{index}", argv, env)
+
+    def restart_replica(self, index: int) -> subprocess.Popen[bytes]:
+        """Start replica ``index`` (1-based, as in ``grpc_ports``) again after it died,
+        on its old port, and wait until Envoy routes to it."""
+        old = self.replica_processes[index - 1]
+        if old.poll() is None:
+            raise RuntimeError(f"replica {index} is still running")
+        process = self._spawn_replica(index)
+        self.replica_processes[index - 1] = process
+        _wait_for_grpc_health(f"127.0.0.1:{self.grpc_ports[index]}", process)
+        self.wait_until_envoy_routes_to_all()
+        return process
+
+    def upstream_health(self) -> dict[int, str]:
+        """Envoy's health flags per server port (``healthy``, ``/failed_active_hc``...)."""
+        clusters = requests.get(f"http://127.0.0.1:{self.admin_port}/clusters", timeout=5).text
+        flags: dict[int, str] = {}
+        for line in clusters.split():
+            if line.startswith("grpc_server::") and "::health_flags::" in line:
+                address, value = line.split("::", 1)[1].split("::health_flags::")
+                flags[int(address.rsplit(":", 1)[1])] = value
+        return flags
+
+    def envoy_stat(self, name: str) -> int:
+        """One counter or gauge from Envoy's admin /stats (0 when absent)."""
+        url = f"http://127.0.0.1:{self.admin_port}/stats"
+        text = requests.get(url, params={"filter": f"^{name}$"}, timeout=5).text
+        for line in text.splitlines():
+            key, _, value = line.partition(": ")
+            if key == name:
+                return int(value)
+        return 0
+
     def wait_until_envoy_routes_to_all(self, timeout_s: float = START_TIMEOUT_S) -> None:
         """Until Envoy's health checks have taken every server replica into rotation."""
-        wanted = {f"127.0.0.1:{port}::health_flags::healthy" for port in self.grpc_ports}
         deadline = time.monotonic() + timeout_s
+        flags = self.upstream_health()
         while time.monotonic() < deadline:
-            clusters = requests.get(f"http://127.0.0.1:{self.admin_port}/clusters", timeout=2)
-            if wanted <= {line.split("grpc_server::", 1)[-1] for line in clusters.text.split()}:
+            flags = self.upstream_health()
+            if all(flags.get(port) == "healthy" for port in self.grpc_ports):
                 return
             time.sleep(0.1)
-        raise RuntimeError(f"Envoy never marked every server healthy:\n{clusters.text}")
+        raise RuntimeError(f"Envoy never marked every server healthy: {flags}")
 
     def wait_until_backend_reachable(self, timeout_s: float = START_TIMEOUT_S) -> None:
         deadline = time.monotonic() + timeout_s

@@ -45,12 +45,15 @@ class JobFilters:
     offset: int = 0
 
     def page(self) -> tuple[int, int]:
-        if self.limit < 0 or self.offset < 0:
+        if not 0 <= self.limit <= MAX_PAGE:
+            rule = f"must be between 1 and {MAX_PAGE} (0 or absent: {DEFAULT_PAGE})"
+            raise ValidationError(f"limit {rule}", details=[{"field": "limit", "message": rule}])
+        if self.offset < 0:
             raise ValidationError(
-                "limit and offset must not be negative",
-                details=[{"field": "limit" if self.limit < 0 else "offset"}],
+                "offset must not be negative",
+                details=[{"field": "offset", "message": "must not be negative"}],
             )
-        return min(self.limit or DEFAULT_PAGE, MAX_PAGE), self.offset
+        return self.limit or DEFAULT_PAGE, self.offset
 
     def status_value(self) -> JobStatus | None:
         if not self.status:
@@ -60,7 +63,8 @@ class JobFilters:
         except ValueError:
             allowed = ", ".join(s.value for s in JobStatus)
             raise ValidationError(
-                f"status must be one of {allowed}", details=[{"field": "status"}]
+                f"status must be one of {allowed}",
+                details=[{"field": "status", "message": f"must be one of {allowed}"}],
             ) from None
 
 
@@ -93,13 +97,17 @@ async def list_jobs(session: AsyncSession, filters: JobFilters) -> tuple[Sequenc
         return page.all(), int(count or 0)
 
 
-JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+JOB_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 """Job ids are uuid4 strings; anything else cannot name a job (and is never echoed)."""
 
 
 async def get_job(session: AsyncSession, job_id: str, owner: str | None = None) -> Job:
     """The job, or JobNotFound — also when it belongs to someone else (ids leak nothing)."""
-    if not JOB_ID.match(job_id):
+    if not job_id:
+        raise ValidationError(
+            "jobId is required", details=[{"field": "jobId", "message": "is required"}]
+        )
+    if not JOB_ID.fullmatch(job_id):
         raise JobNotFound("Job not found")
     with translate_db_errors():
         job = await session.get(Job, job_id)

@@ -5,7 +5,8 @@ job row is committed before its id goes on a queue, and both happen before the
 caller hears 202. If enqueueing fails after the commit, the job is still safe: it
 stays ``queued`` in the database and the reconciler enqueues it again.
 
-    validate (callback allowlist, inputs) -> render -> cache lookup -> idempotency
+    validate (request shape, callback, inputs) -> render -> combo values against the
+    backends' catalogue -> cache lookup -> idempotency
     -> INSERT (job + idempotency key, one transaction) -> enqueue
 
 A cache hit inserts a job that already reads ``succeeded`` with output rows pointing
@@ -38,12 +39,14 @@ from comfyui_gateway.errors import Conflict, ValidationError
 from comfyui_gateway.jobqueue.base import JobQueue
 from comfyui_gateway.jobs import idempotency
 from comfyui_gateway.jobs.priority import JobPriority
+from comfyui_gateway.jobs.request_checks import check_job_request
 from comfyui_gateway.jobs.status import JobStatus
 from comfyui_gateway.jobs.views import output_url
 from comfyui_gateway.privacy import Privacy
 from comfyui_gateway.tracing import child_span, current_traceparent, set_attributes
 from comfyui_gateway.webhooks.outbox import add_first_attempt
-from comfyui_gateway.webhooks.policy import check_callback_url
+from comfyui_gateway.webhooks.policy import check_callback_reachable
+from comfyui_gateway.workflows.choices import CatalogueSource, check_rendered_choices
 from comfyui_gateway.workflows.inputs import InputLimits
 from comfyui_gateway.workflows.prepare import PreparedPrompt, prepare_prompt
 
@@ -62,6 +65,24 @@ class JobRequest:
     callback_url: str = ""
     metadata: dict[str, Any] = field(default_factory=dict)
     priority: str = ""
+    transport_request_id: str = ""
+    """The edge's ``x-request-id`` when the call came through Envoy (retry-stable)."""
+
+    def idempotency_key(self) -> str | None:
+        """``metadata.requestId``, else the implicit key (see ``jobs.idempotency``)."""
+        explicit = idempotency.request_id_of(self.metadata)
+        if explicit is not None:
+            return explicit
+        fields = {
+            "workflowId": self.workflow_id,
+            "inputs": self.inputs,
+            "params": self.params,
+            "callbackUrl": self.callback_url,
+            "metadata": self.metadata,
+            "priority": self.priority,
+        }
+        digest = idempotency.request_digest(canonical_json(fields))
+        return idempotency.implicit_request_id(self.transport_request_id, digest)
 
     def parsed_priority(self) -> JobPriority:
         if not self.priority:
@@ -81,6 +102,7 @@ class SubmissionOptions:
 
     cache_enabled: bool = True
     allowed_callback_domains: tuple[str, ...] = ("*",)
+    max_metadata_bytes: int = 16 * 1024
 
 
 @dataclass(frozen=True)
@@ -105,7 +127,9 @@ class JobSubmitter:
         limits: InputLimits,
         privacy: Privacy | None = None,
         options: SubmissionOptions | None = None,
+        catalogue: CatalogueSource | None = None,
     ) -> None:
+        self._catalogue = catalogue
         self._sessions = sessions
         self._queue = queue
         self._limits = limits
@@ -113,9 +137,18 @@ class JobSubmitter:
         self._options = options or SubmissionOptions()
 
     async def submit(self, request: JobRequest, owner: str) -> AcceptedJob:
+        check_job_request(
+            request.workflow_id,
+            request.priority,
+            request.metadata,
+            self._options.max_metadata_bytes,
+        )
         priority = request.parsed_priority()
         if request.callback_url:
-            check_callback_url(request.callback_url, self._options.allowed_callback_domains)
+            await check_callback_reachable(
+                request.callback_url, self._options.allowed_callback_domains
+            )
+        catalogue = await self._catalogue.current() if self._catalogue is not None else None
         async with self._sessions() as session:
             workflow = await WorkflowRepository(session).get(request.workflow_id)
             prepared = prepare_prompt(
@@ -125,9 +158,12 @@ class JobSubmitter:
                 {**request.params, **request.inputs},
                 self._limits,
             )
+            if catalogue is not None:
+                problems = check_rendered_choices(workflow.workflow_json, prepared.graph, catalogue)
+                problems.raise_if_any("Invalid inputs")
             key = self._cache_key(workflow.id, workflow.version, prepared, request)
             hit = await cache_store.lookup(session, key) if key else None
-            request_id = idempotency.request_id_of(request.metadata)
+            request_id = request.idempotency_key()
             if request_id is not None:
                 original = await idempotency.original_job(session, owner, request_id)
                 if original is not None:

@@ -69,7 +69,8 @@ class GuardedResolver(AbstractResolver):
         for result in results:
             reason = forbidden_address(result["host"])
             if reason is not None:
-                raise BlockedAddress(host, f"{result['host']} is a {reason}")
+                # Not the address itself: job logs must not map internal names.
+                raise BlockedAddress(host, f"it resolves to a {reason}")
         return results
 
     async def close(self) -> None:

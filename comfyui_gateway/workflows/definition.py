@@ -26,6 +26,8 @@ from comfyui_gateway.workflows.values import normalize_numbers
 WORKFLOW_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 """Ids appear in URL paths and file names: keep them to safe characters."""
 MAX_NAME_LENGTH = 255
+MAX_DESCRIPTION_LENGTH = 20_000
+"""Descriptions are echoed by every workflow answer: bounded like any free text."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,8 @@ def validate_definition(
         problems.add("name", f"must be at most {MAX_NAME_LENGTH} characters")
     if not isinstance(definition.description, str):
         problems.add("description", "must be a string")
+    elif len(definition.description) > MAX_DESCRIPTION_LENGTH:
+        problems.add("description", f"must be at most {MAX_DESCRIPTION_LENGTH} characters")
 
     graph = normalize_numbers(definition.workflow_json)
     raw_schema = normalize_numbers(definition.input_schema or {})

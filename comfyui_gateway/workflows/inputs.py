@@ -9,6 +9,7 @@ Every problem is reported at once, each naming ``inputs.<field>``.
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from comfyui_gateway.workflows.schema import (
     SEED_FIELD,
     FieldSpec,
     InputSchema,
+    check_text,
     check_value,
     effective_fields,
 )
@@ -27,16 +29,21 @@ from comfyui_gateway.workflows.values import MAX_SAFE_INTEGER
 
 SIZE_FIELDS = ("width", "height")
 BATCH_FIELD = "batch_size"
+MAX_INPUTS_JSON_BYTES = 512 * 1024
+"""All of a job's inputs together, as compact JSON: the job's answers echo them, and
+they must fit Envoy's transcoding buffers whatever the schema (README "Input limits")."""
 SEED_LIMIT = 2**53
 """Random seeds are drawn from [0, 2**53): they survive JSON doubles unchanged."""
 
 
 @dataclass(frozen=True)
 class InputLimits:
-    """Deployment caps (``MAX_IMAGE_SIZE``, ``MAX_BATCH_SIZE``) applied to every workflow."""
+    """Deployment caps (``MAX_IMAGE_SIZE``, ``MAX_BATCH_SIZE``, ``MAX_INPUT_STRING_CHARS``)
+    applied to every workflow."""
 
     max_image_size: int
     max_batch_size: int
+    max_string_chars: int = 20_000
 
 
 @dataclass(frozen=True)
@@ -74,11 +81,14 @@ def resolve_inputs(
         path = f"inputs.{name}"
         if name in given and given[name] is not None:
             values[name] = check_value(spec, given[name], path, problems)
+            check_text(spec, given[name], path, problems, limits.max_string_chars)
         elif spec.has_default:
             values[name] = spec.default
         elif spec.required:
             problems.add(path, "is required")
     _apply_limits(values, limits, problems)
+    if not problems:
+        _check_total_size(values, problems)
     problems.raise_if_any("Invalid inputs")
 
     seed: int | None = None
@@ -111,6 +121,12 @@ def _apply_limits(values: dict[str, Any], limits: InputLimits, problems: Problem
         problems.add(
             f"inputs.{BATCH_FIELD}", f"must be <= {limits.max_batch_size} (MAX_BATCH_SIZE)"
         )
+
+
+def _check_total_size(values: Mapping[str, Any], problems: Problems) -> None:
+    size = len(json.dumps(values, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
+    if size > MAX_INPUTS_JSON_BYTES:
+        problems.add("inputs", f"must be at most {MAX_INPUTS_JSON_BYTES} bytes as JSON in total")
 
 
 def _is_int(value: Any) -> TypeGuard[int | float]:

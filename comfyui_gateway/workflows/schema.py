@@ -19,7 +19,9 @@ from comfyui_gateway.workflows.problems import Problems
 from comfyui_gateway.workflows.values import MAX_SAFE_INTEGER, as_integral, is_number
 
 FIELD_TYPES = ("string", "number", "integer", "boolean")
-FIELD_KEYS = frozenset({"type", "required", "default", "min", "max", "enum", "description"})
+FIELD_KEYS = frozenset(
+    {"type", "required", "default", "min", "max", "enum", "description", "maxLength"}
+)
 NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 SEED_FIELD = "seed"
 RANDOM_SEED = -1
@@ -40,6 +42,8 @@ class FieldSpec:
     max: int | float | None = None
     enum: tuple[Any, ...] | None = None
     description: str = ""
+    max_length: int | None = None
+    """A string field's own cap in characters (``maxLength``); see ``check_text``."""
 
     @property
     def has_default(self) -> bool:
@@ -161,6 +165,7 @@ def _parse_field(name: str, raw: Any, path: str, problems: Problems) -> FieldSpe
         problems.add(f"{path}.description", "must be a string")
     bounds = _parse_bounds(field_type, raw, path, problems)
     enum = _parse_enum(field_type, raw.get("enum", _MISSING), path, problems)
+    max_length = _parse_max_length(field_type, raw.get("maxLength"), path, problems)
     if len(problems) > before:
         return None
     spec = FieldSpec(
@@ -171,10 +176,12 @@ def _parse_field(name: str, raw: Any, path: str, problems: Problems) -> FieldSpe
         max=bounds[1],
         enum=enum,
         description=description,
+        max_length=max_length,
     )
     default = raw.get("default")
     if default is not None:
         default = check_value(spec, default, f"{path}.default", problems)
+        check_text(spec, default, f"{path}.default", problems)
         spec = replace(spec, default=default)
     return spec
 
@@ -222,6 +229,45 @@ def _parse_enum(field_type: str, raw: Any, path: str, problems: Problems) -> tup
         else:
             values.append(normalised)
     return tuple(values)
+
+
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+"""C0 controls but tab, newline and carriage return: no prompt needs them, NUL breaks
+PostgreSQL text, and each would print as a six-byte JSON escape in every answer."""
+
+
+def _parse_max_length(field_type: str, raw: Any, path: str, problems: Problems) -> int | None:
+    if raw is None:
+        return None
+    if field_type != "string":
+        problems.add(f"{path}.maxLength", "only string fields take maxLength")
+        return None
+    length = as_integral(raw)
+    if length is None or length < 1:
+        problems.add(f"{path}.maxLength", "must be a positive integer")
+        return None
+    return length
+
+
+def check_text(
+    spec: FieldSpec, value: Any, path: str, problems: Problems, max_chars: int | None = None
+) -> None:
+    """The free-text rules of a ``string`` field: not empty when required, no control
+    characters, at most ``maxLength`` and ``max_chars`` (MAX_INPUT_STRING_CHARS) long.
+
+    Kept apart from ``check_value`` on purpose: media fields (image, mask, file) carry
+    their own byte limits and never reach these rules.
+    """
+    if spec.type != "string" or not isinstance(value, str):
+        return
+    if spec.required and not value.strip():
+        problems.add(path, "must not be empty")
+    caps = [cap for cap in (spec.max_length, max_chars) if cap is not None]
+    if caps and len(value) > min(caps):
+        source = "maxLength" if spec.max_length == min(caps) else "MAX_INPUT_STRING_CHARS"
+        problems.add(path, f"must be at most {min(caps)} characters ({source})")
+    if CONTROL_CHARACTERS.search(value):
+        problems.add(path, "must not contain control characters (tab and newline are allowed)")
 
 
 def infer_field_type(value: Any) -> str | None:

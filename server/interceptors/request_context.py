@@ -2,7 +2,8 @@
 
 Every unary and server-streaming handler runs inside a ``CallScope``. The
 interceptor takes the correlation id from Envoy's ``x-request-id`` (or makes one),
-runs the ``Admission`` checks (credentials, rate limit) before the service, sends
+runs the ``Admission`` checks (credentials, rate limit) and refuses a path variable
+overridden by a query or body field (``server.path_bindings``) before the service, sends
 the scope's success metadata (HTTP status, headers) before the first response, and
 turns any exception into the documented error: a ``GatewayError`` keeps its code,
 anything else becomes ``INTERNAL`` with no stack trace in the answer (the trace goes
@@ -26,10 +27,12 @@ from comfyui_gateway.logs import correlation_id, log_fields
 from server.call_scope import REQUEST_ID_KEY, CallScope, enter_scope, leave_scope
 from server.errors import abort_with
 from server.interceptors.admission import Admission
+from server.path_bindings import PathBindings
 
 log = logging.getLogger("comfyui_gateway.server.access")
 
 Context = grpc.aio.ServicerContext[Any, Any]
+PATH_BINDINGS = PathBindings()
 UnaryHandler = Callable[[Any, Context], Awaitable[Any]]
 StreamHandler = Callable[[Any, Context], AsyncIterator[Any]]
 
@@ -91,6 +94,7 @@ def _wrap_unary(method: str, inner: UnaryHandler, admission: Admission | None) -
         try:
             if admission is not None:
                 await admission.admit(scope, metadata)
+            PATH_BINDINGS.check(method, metadata, request)
             response = await inner(request, context)
             await context.send_initial_metadata(scope.success_metadata())
             return response
@@ -116,6 +120,7 @@ def _wrap_stream(method: str, inner: StreamHandler, admission: Admission | None)
         try:
             if admission is not None:
                 await admission.admit(scope, metadata)
+            PATH_BINDINGS.check(method, metadata, request)
             async for message in inner(request, context):
                 if not metadata_sent:
                     await context.send_initial_metadata(scope.success_metadata())

@@ -14,12 +14,27 @@ from comfyui_gateway.jobs.cancellation import JobCanceller
 from comfyui_gateway.jobs.submission import JobRequest, JobSubmitter
 from comfyui_gateway.jobs.watch import watch_job
 from comfyui_gateway.v1 import jobs_pb2, jobs_pb2_grpc
-from server.call_scope import current_caller, reply_with_status
+from server.call_scope import REQUEST_ID_KEY, current_caller, reply_with_status
 from server.convert import datetime_from, dict_from, timestamp_from
 from server.deps import ServerDeps
 from server.services.job_messages import event_message, job_message, output_from_view
 
 CANCEL_MESSAGE = "Cancellation requested"
+PAGE_BUDGET_BYTES = 2 * 1024 * 1024
+"""A listing stops adding jobs once their protobuf size passes this (always at least one):
+as JSON (escapes at most triple a string) a page stays well under the transcoder's
+16 MiB response buffer in envoy.yaml, whatever the page size asked. ``count`` is the
+total, so a client pages on with ``offset`` += the jobs it got."""
+
+
+def within_budget(messages: list[jobs_pb2.Job]) -> list[jobs_pb2.Job]:
+    """The leading messages whose total size fits PAGE_BUDGET_BYTES (at least one)."""
+    total = 0
+    for index, message in enumerate(messages):
+        total += message.ByteSize()
+        if total > PAGE_BUDGET_BYTES and index > 0:
+            return messages[:index]
+    return messages
 
 
 class JobService(jobs_pb2_grpc.JobServiceServicer):
@@ -38,6 +53,7 @@ class JobService(jobs_pb2_grpc.JobServiceServicer):
             callback_url=request.callback_url,
             metadata=dict_from(request.metadata) or {},
             priority=request.priority,
+            transport_request_id=_edge_request_id(context),
         )
         accepted = await self._submitter.submit(job_request, current_caller().subject)
         if accepted.http_status != 200:  # 202 queued; a cache hit is a plain 200
@@ -73,7 +89,7 @@ class JobService(jobs_pb2_grpc.JobServiceServicer):
             jobs, count = await store.list_jobs(session, filters)
             outputs = await store.outputs_of(session, [job.id for job in jobs])
             messages = [job_message(job, outputs.get(job.id, [])) for job in jobs]
-        return jobs_pb2.ListJobsResponse(jobs=messages, count=count)
+        return jobs_pb2.ListJobsResponse(jobs=within_budget(messages), count=count)
 
     async def CancelJob(
         self, request: jobs_pb2.CancelJobRequest, context: Any
@@ -111,3 +127,11 @@ class JobService(jobs_pb2_grpc.JobServiceServicer):
             shutdown=self._deps.shutdown,
         ):
             yield event_message(event)
+
+
+def _edge_request_id(context: Any) -> str:
+    """The caller's or Envoy's ``x-request-id`` (the same on each of Envoy's retries)."""
+    for key, value in context.invocation_metadata() or ():
+        if key == REQUEST_ID_KEY and isinstance(value, str):
+            return value
+    return ""

@@ -23,7 +23,7 @@ from server.call_scope import current_caller, reply_with_status
 from server.convert import dict_from, struct_from, timestamp_from
 from server.deps import ServerDeps
 
-WORKFLOW_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+WORKFLOW_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
 
 
 def workflow_message(workflow: Workflow) -> workflows_pb2.Workflow:
@@ -40,7 +40,9 @@ def workflow_message(workflow: Workflow) -> workflows_pb2.Workflow:
 
 
 def check_workflow_id(workflow_id: str) -> str:
-    if not WORKFLOW_ID.match(workflow_id):
+    if not workflow_id:
+        raise ValidationError("id is required", details=[{"field": "id", "message": "is required"}])
+    if not WORKFLOW_ID.fullmatch(workflow_id):
         raise ValidationError(
             "id must be 1-128 letters, digits, '_' or '-'",
             details=[{"field": "id", "message": "must match [A-Za-z0-9_-]{1,128}"}],

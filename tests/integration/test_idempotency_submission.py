@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 from comfyui_gateway.jobs.status import JobStatus
 from tests.delivery_helpers import GatewayCore
@@ -65,3 +66,43 @@ async def test_replay_of_a_cache_hit_answers_as_a_cache_hit(gateway_core: Gatewa
     assert hit.status == replay.status == "cache_hit"
     assert replay.job_id == hit.job_id and replay.outputs == hit.outputs
     assert (await gateway_core.job(hit.job_id)).status is JobStatus.SUCCEEDED
+
+
+async def test_edge_request_id_keys_a_creation_without_request_id(
+    gateway_core: GatewayCore,
+) -> None:
+    """Envoy resends one x-request-id on each retry: a resend after a reset is no new job."""
+    request = dataclasses.replace(
+        gateway_core.request(inputs={"seed": -1}), transport_request_id="envoy-rid-1"
+    )
+    first = await gateway_core.submitter.submit(request, "alice")
+    retried = await gateway_core.submitter.submit(request, "alice")
+    assert retried.job_id == first.job_id
+    assert await gateway_core.count_jobs() == 1
+    assert (await gateway_core.job(first.job_id)).request_id is None  # the caller gave none
+
+
+async def test_reused_edge_request_id_with_another_body_is_another_job(
+    gateway_core: GatewayCore,
+) -> None:
+    first = await gateway_core.submitter.submit(
+        dataclasses.replace(
+            gateway_core.request(inputs={"seed": 1}), transport_request_id="reused"
+        ),
+        "alice",
+    )
+    second = await gateway_core.submitter.submit(
+        dataclasses.replace(
+            gateway_core.request(inputs={"seed": 2}), transport_request_id="reused"
+        ),
+        "alice",
+    )
+    explicit = await gateway_core.submitter.submit(
+        dataclasses.replace(
+            gateway_core.request(inputs={"seed": 1}, metadata={"requestId": "mine"}),
+            transport_request_id="reused",
+        ),
+        "alice",
+    )
+    assert len({first.job_id, second.job_id, explicit.job_id}) == 3
+    assert await gateway_core.count_jobs() == 3

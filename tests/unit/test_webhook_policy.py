@@ -7,6 +7,7 @@ import pytest
 from comfyui_gateway.errors import ValidationError
 from comfyui_gateway.webhooks.policy import (
     callback_host,
+    check_callback_reachable,
     check_callback_url,
     explicitly_listed,
     forbidden_address,
@@ -81,3 +82,57 @@ def test_only_an_exact_entry_opens_a_private_host() -> None:
     assert explicitly_listed("127.0.0.1", ["127.0.0.1"])
     assert not explicitly_listed("127.0.0.1", ["*"])
     assert not explicitly_listed("hooks.internal", ["*.internal"])
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:9/hook",
+        "http://[::1]/hook",
+        "http://10.0.0.8/hook",
+        "http://169.254.169.254/latest/meta-data",
+        "http://metadata.google.internal/computeMetadata/v1/",
+        "http://0.0.0.0/x",
+    ],
+)
+def test_undeliverable_literal_hosts_are_refused_at_creation_naming_the_setting(url: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        check_callback_url(url, ["*"])
+    assert "WEBHOOK_ALLOWED_DOMAINS" in caught.value.message
+    assert caught.value.details == [{"field": "callbackUrl", "message": "host refused"}]
+
+
+def test_an_exact_entry_lets_a_private_literal_through() -> None:
+    assert check_callback_url("http://127.0.0.1:9/hook", ["*", "127.0.0.1"]) == "127.0.0.1"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://example.com/a b",
+        "http://example.com/\tx",
+        "http://exa\nmple.com/",
+        "http://example.com/\x00",
+        "http://example.com/\u2028",
+        "\x01http://example.com/",
+        "http://example.com/" + "a" * 2100,
+    ],
+)
+def test_whitespace_control_characters_and_huge_urls_are_refused(url: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        check_callback_url(url, ["*"])
+    assert "callbackUrl" in caught.value.message
+    assert url[19:] not in caught.value.message or len(url) < 25
+
+
+async def test_a_name_resolving_only_to_loopback_is_refused_without_saying_where() -> None:
+    with pytest.raises(ValidationError) as caught:
+        await check_callback_reachable("http://localhost:9/hook", ["*"])
+    message = caught.value.message
+    assert "localhost" in message and "WEBHOOK_ALLOWED_DOMAINS" in message
+    assert "127.0.0.1" not in message and "::1" not in message
+
+
+async def test_listed_names_and_unresolvable_names_pass_creation() -> None:
+    await check_callback_reachable("http://localhost:9/hook", ["*", "localhost"])
+    await check_callback_reachable("https://no-such-host.invalid/hook", ["*"])

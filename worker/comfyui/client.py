@@ -28,7 +28,12 @@ from typing import Any
 import aiohttp
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_delay, wait_exponential
 
-from comfyui_gateway.errors import ComfyUIUnreachable, OutputNotFound, ValidationError
+from comfyui_gateway.errors import (
+    ComfyUINodeError,
+    ComfyUIUnreachable,
+    OutputNotFound,
+    ValidationError,
+)
 from comfyui_gateway.tracing import child_span
 from worker.comfyui.catalogue import BackendCatalogue, summarise
 from worker.comfyui.config import ClientConfig
@@ -300,6 +305,14 @@ class ComfyUIClient:
                         "subfolder": ref.subfolder,
                         "type": ref.type,
                     },
+                )
+            if response.status == 400:
+                # ComfyUI's /view refuses names with '..' or a leading '/', which a
+                # SaveImage filename_prefix can produce: the workflow's fault, for good.
+                raise ComfyUINodeError(
+                    "ComfyUI refuses to serve an output file name it wrote (HTTP 400 from "
+                    "/view): check the SaveImage filename_prefix (no '..', no leading '/')",
+                    details={"filename": ref.filename, "subfolder": ref.subfolder},
                 )
             if response.status != 200:
                 raise ComfyUIUnreachable(
