@@ -11,10 +11,15 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from comfyui_gateway.config import Settings
 from comfyui_gateway.jobs.priority import JobPriority
 from comfyui_gateway.jobs.status import JobStatus
 from comfyui_gateway.jobs.store import DEFAULT_PAGE, JOB_ID, MAX_PAGE
-from comfyui_gateway.workflows.definition import MAX_NAME_LENGTH, WORKFLOW_ID_PATTERN
+from comfyui_gateway.workflows.definition import (
+    MAX_DESCRIPTION_LENGTH,
+    MAX_NAME_LENGTH,
+    WORKFLOW_ID_PATTERN,
+)
 from server.services.audit import MAX_LIMIT as MAX_AUDIT_PAGE
 from server.services.workflows import WORKFLOW_ID as WORKFLOW_PATH_ID
 
@@ -33,6 +38,13 @@ def one_of_or_empty(values: list[str]) -> Schema:
     return {"type": "string", "enum": ["", *values]}
 
 
+def setting_default(name: str) -> int:
+    """A deployment limit's default; the document states it (a deployment may change it)."""
+    default = Settings.model_fields[name].default
+    assert isinstance(default, int)
+    return default
+
+
 STATUSES = [status.value for status in JobStatus]
 PRIORITIES = [priority.value for priority in JobPriority]
 
@@ -41,12 +53,22 @@ REQUEST_FIELDS: dict[tuple[str, str], Schema] = {
     ("ListJobsRequest", "status"): one_of_or_empty(STATUSES),
     ("ListJobsRequest", "limit"): {
         "minimum": 0,
-        "description": f"Default {DEFAULT_PAGE} (also for 0); values above {MAX_PAGE} "
-        f"return {MAX_PAGE}.",
+        "maximum": MAX_PAGE,
+        "description": f"1-{MAX_PAGE}; 0 or absent: {DEFAULT_PAGE}.",
     },
     ("ListJobsRequest", "offset"): {"minimum": 0},
-    ("CreateJobRequest", "workflow_id"): {"minLength": 1},
+    ("CreateJobRequest", "workflow_id"): {"pattern": anchored(WORKFLOW_ID_PATTERN)},
     ("CreateJobRequest", "priority"): one_of_or_empty(PRIORITIES),
+    ("CreateJobRequest", "metadata"): {
+        "description": "Free-form; metadata.requestId makes the request idempotent per "
+        f"caller. At most {setting_default('MAX_METADATA_BYTES')} bytes as compact JSON "
+        "(MAX_METADATA_BYTES), no NUL characters.",
+    },
+    ("CreateJobRequest", "inputs"): {
+        "description": "The workflow's inputs, checked against its input schema; text "
+        f"values at most {setting_default('MAX_INPUT_STRING_CHARS')} characters "
+        "(MAX_INPUT_STRING_CHARS) or the field's maxLength.",
+    },
     ("CreateWorkflowRequest", "id"): {"pattern": anchored(WORKFLOW_ID_PATTERN)},
     ("CreateWorkflowRequest", "workflow_json"): {"minProperties": 1},
     ("GetWorkflowRequest", "id"): {"pattern": anchored(WORKFLOW_PATH_ID)},
@@ -55,6 +77,8 @@ REQUEST_FIELDS: dict[tuple[str, str], Schema] = {
     ("ListAuditEntriesRequest", "limit"): {"minimum": 0, "maximum": MAX_AUDIT_PAGE},
     ("CreateWorkflowRequest", "name"): {"maxLength": MAX_NAME_LENGTH, "pattern": r"\S"},
     ("UpdateWorkflowRequest", "name"): {"maxLength": MAX_NAME_LENGTH, "pattern": r"\S"},
+    ("CreateWorkflowRequest", "description"): {"maxLength": MAX_DESCRIPTION_LENGTH},
+    ("UpdateWorkflowRequest", "description"): {"maxLength": MAX_DESCRIPTION_LENGTH},
     ("DownloadOutputRequest", "format"): one_of_or_empty(["base64"]),
 }
 """Extra JSON Schema keywords of request fields (path, query and body alike)."""

@@ -31,7 +31,9 @@ SEEDS = {"admin": 16, "user": 61}
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayStack]:
     """A gateway with the emulator, the bundled workflows and two keys."""
     workdir = tmp_path_factory.mktemp("fuzz")
-    env = {"API_KEYS": f"{ADMIN_KEY}:admin,{USER_KEY}:user"}
+    # Callbacks only to loopback: a generated URL naming any other host is refused at
+    # creation, so no job the fuzzer makes can send a webhook off this machine.
+    env = {"API_KEYS": f"{ADMIN_KEY}:admin,{USER_KEY}:user", "WEBHOOK_ALLOWED_DOMAINS": "127.0.0.1"}
     gateway = GatewayStack(workdir, env, emulator=True).start()
     try:
         subprocess.run(
