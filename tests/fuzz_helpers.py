@@ -42,6 +42,8 @@ class FuzzResult:
     seed: int | None = None
     test_cases: int = 0
     operations_tested: int = 0
+    completed: bool = False
+    """Every phase ran to its end (not stopped by the time cap)."""
     failures: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
@@ -71,8 +73,10 @@ def fuzz(
     seconds: int,
     workdir: Path,
     seed: int | None = None,
+    max_examples: int | None = None,
 ) -> FuzzResult:
-    """Run schemathesis for ``seconds`` as ``caller``; its report lands in ``workdir``."""
+    """Run schemathesis as ``caller`` for at most ``seconds`` (and ``max_examples`` cases
+    per operation and phase, when given); its report lands in ``workdir``."""
     report = workdir / f"schemathesis-{caller}.json"
     argv = [str(SCHEMATHESIS), "--config-file", str(CONFIG), "--no-color", "run"]
     argv += [f"{stack.base_url}/openapi.json", "--url", stack.base_url]
@@ -81,6 +85,8 @@ def fuzz(
     argv += ["--report", "json", "--report-json-path", str(report)]
     if seed is not None:
         argv += ["--seed", str(seed)]
+    if max_examples is not None:
+        argv += ["--max-examples", str(max_examples)]
     for name, value in headers.items():
         argv += ["-H", f"{name}: {value}"]
     completed = subprocess.run(
@@ -98,8 +104,9 @@ def read_report(document: dict[str, Any], result: FuzzResult) -> None:
     """Fill ``result`` from schemathesis's JSON run report."""
     result.test_cases = int(document["test_cases"]["generated"])
     result.operations_tested = int(document["operations"]["tested"])
+    result.completed = document.get("stop_reason") != "max_time"
     for failure in document["failures"]:
         where = ", ".join(failure["operations"])
         result.failures.append(f"{failure['code']} {failure['title']} x{failure['count']}: {where}")
     for error in document["errors"]:
-        result.errors.append(json.dumps(error, sort_keys=True)[:500])
+        result.errors.append(json.dumps(error, sort_keys=True)[:2000])

@@ -1,8 +1,8 @@
 """Schemathesis fuzzes the gateway through the real Envoy from the OpenAPI document it
 serves, as an admin and as a user: 0 server errors, 0 conformance failures.
 
-The suite's run is short (``FUZZ_SECONDS``, 30 by default, both callers at once, fixed seeds);
-``make fuzz`` runs the same test with a longer budget and fresh seeds.
+The suite's run is short (a dozen cases per operation and phase, both callers at once,
+fixed seeds); ``make fuzz`` runs the same test for ``FUZZ_SECONDS`` with fresh seeds.
 """
 
 from __future__ import annotations
@@ -23,7 +23,11 @@ from tests.stack import GatewayStack
 
 ADMIN_KEY = "sk-admin-fuzz-7f3a1c"
 USER_KEY = "sk-user-fuzz-2b9e44"
-SECONDS = int(os.environ.get(FUZZ_SECONDS_ENV, "30"))
+LONG_RUN = FUZZ_SECONDS_ENV in os.environ
+SECONDS = int(os.environ.get(FUZZ_SECONDS_ENV, "60"))
+"""The suite's run is bounded by cases (``SUITE_EXAMPLES``) and capped at 60 s, which
+only a loaded machine reaches; ``make fuzz`` is bounded by time alone."""
+SUITE_EXAMPLES = 10
 SEEDS = {"admin": 16, "user": 61}
 
 
@@ -53,7 +57,7 @@ def seed_for(caller: str) -> int:
     """``FUZZ_SEED`` replays a run; else fixed in the suite, fresh under ``make fuzz``."""
     if "FUZZ_SEED" in os.environ:
         return int(os.environ["FUZZ_SEED"])
-    if FUZZ_SECONDS_ENV in os.environ:
+    if LONG_RUN:
         return random.randrange(2**31)
     return SEEDS[caller]
 
@@ -75,6 +79,7 @@ def test_fuzzing_finds_no_server_error_and_no_conformance_failure(
                 seconds=SECONDS,
                 workdir=tmp_path,
                 seed=seed_for(caller),
+                max_examples=None if LONG_RUN else SUITE_EXAMPLES,
             )
             for caller, key in callers.items()
         }
@@ -85,8 +90,9 @@ def test_fuzzing_finds_no_server_error_and_no_conformance_failure(
         print(f"schemathesis {result.summary()}")
     operations = len(stack_operations(stack))
     for result in results:
-        assert result.operations_tested >= operations, result.output[-4000:]
         assert result.clean, f"{result.summary()}\n{result.output[-12000:]}"
+        if result.completed:  # a run cut short by its time cap covers fewer operations
+            assert result.operations_tested >= operations, result.output[-4000:]
     assert sent > sum(result.test_cases for result in results) > 0
     server_log = stack.log("server")
     assert "Traceback" not in server_log, server_log[-4000:]
