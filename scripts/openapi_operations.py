@@ -121,7 +121,9 @@ class OperationBuilder:
         else:
             field = self._fields(route)[route.rule.body]
             schema = self.schemas.field_schema(input_type, field)
-        return {"required": True, "content": {"application/json": {"schema": schema}}}
+        # No body is an empty message: required only when the message has required fields.
+        required = bool(self.schemas.resolve(schema).get("required"))
+        return {"required": required, "content": {"application/json": {"schema": schema}}}
 
     def _body_is_httpbody(self, route: Route) -> bool:
         field = self._fields(route).get(route.rule.body)
@@ -136,12 +138,26 @@ class OperationBuilder:
             return content
         schema = self.schemas.ref(method.output_type)
         if method.server_streaming:
-            # Envoy prints each streamed message as one server-sent event, `data: {...}`;
-            # x-event-data is the schema of that JSON.
-            return {
-                "text/event-stream": {
-                    "schema": {"type": "string", "description": "`data: <JSON>` per event"},
-                    "x-event-data": schema,  # OpenAPI 3.2 calls it itemSchema
-                }
-            }
+            return {"text/event-stream": {"schema": sse_event_schema(schema)}}
         return {"application/json": {"schema": schema}}
+
+
+def sse_event_schema(message: Schema) -> Schema:
+    """Envoy prints each streamed message as one server-sent event, ``data: {...}``. In
+    OpenAPI 3.1 an event stream's ``schema`` describes one event (3.2 calls it
+    ``itemSchema``); its ``data`` is JSON of ``message``."""
+    return {
+        "type": "object",
+        "description": "One server-sent event per message: `data: <JSON>`.",
+        "required": ["data"],
+        "properties": {
+            "data": {
+                "type": "string",
+                "contentMediaType": "application/json",
+                "contentSchema": message,
+            },
+            "event": {"type": "string"},
+            "id": {"type": "string"},
+            "retry": {"type": "integer", "minimum": 0},
+        },
+    }

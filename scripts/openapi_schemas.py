@@ -96,6 +96,13 @@ class SchemaBuilder:
         self.components[name] = body
         return {"$ref": f"#/components/schemas/{name}"}
 
+    def resolve(self, schema: Schema) -> Schema:
+        """The component a ``$ref`` names, or the schema itself."""
+        ref = schema.get("$ref")
+        if isinstance(ref, str):
+            return self.components[ref.rsplit("/", 1)[1]]
+        return schema
+
     def field_schema(self, owner: str, field: descriptor_pb2.FieldDescriptorProto) -> Schema:
         """The field's schema with its comment and the server's constraints."""
         schema = self._type_schema(field)

@@ -65,6 +65,20 @@ def envoy_requests(stack: GatewayStack) -> int:
     return sum(int(count) for count in DOWNSTREAM_REQUESTS.findall(stats))
 
 
+def seeded_config(workdir: Path, known: dict[str, list[str]]) -> Path:
+    """``tests/schemathesis.toml`` plus real values the fuzzer draws half of the time for
+    the parameters named in ``known`` (``path.jobId``...), so it also reaches the code
+    behind a lookup that random ids never pass."""
+    lines = [CONFIG.read_text(), "", "[parameters]"]
+    tables = []
+    for index, (parameter, values) in enumerate(sorted(known.items())):
+        tables += ["", f"[dictionaries.known{index}]", f"values = {json.dumps(values)}"]
+        lines.append(f'"{parameter}" = {{ dictionary = "known{index}", probability = 0.5 }}')
+    path = workdir / "schemathesis.toml"
+    path.write_text("\n".join([*lines, *tables]) + "\n")
+    return path
+
+
 def fuzz(
     stack: GatewayStack,
     caller: str,
@@ -74,11 +88,12 @@ def fuzz(
     workdir: Path,
     seed: int | None = None,
     max_examples: int | None = None,
+    config: Path = CONFIG,
 ) -> FuzzResult:
     """Run schemathesis as ``caller`` for at most ``seconds`` (and ``max_examples`` cases
     per operation and phase, when given); its report lands in ``workdir``."""
     report = workdir / f"schemathesis-{caller}.json"
-    argv = [str(SCHEMATHESIS), "--config-file", str(CONFIG), "--no-color", "run"]
+    argv = [str(SCHEMATHESIS), "--config-file", str(config), "--no-color", "run"]
     argv += [f"{stack.base_url}/openapi.json", "--url", stack.base_url]
     argv += ["--checks", "all", "--mode", "all", "--max-time", str(seconds)]
     argv += ["--workers", "2", "--request-timeout", "30", "--suppress-health-check", "all"]

@@ -11,6 +11,7 @@ import os
 import random
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -18,7 +19,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.fuzz_helpers import FUZZ_SECONDS_ENV, envoy_requests, fuzz
+from tests.fuzz_helpers import FUZZ_SECONDS_ENV, envoy_requests, fuzz, seeded_config
 from tests.stack import GatewayStack
 
 ADMIN_KEY = "sk-admin-fuzz-7f3a1c"
@@ -62,12 +63,33 @@ def seed_for(caller: str) -> int:
     return SEEDS[caller]
 
 
+def finished_job(stack: GatewayStack) -> tuple[str, str]:
+    """A succeeded job of the user's and its stored output name, made through REST."""
+    headers = {"X-API-Key": USER_KEY}
+    body = {"workflowId": "icon_512", "inputs": {"prompt": "a lighthouse", "steps": 2}}
+    created = requests.post(f"{stack.base_url}/jobs", json=body, headers=headers, timeout=30)
+    assert created.status_code == 202, created.text
+    job_id = created.json()["jobId"]
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        job = requests.get(f"{stack.base_url}/jobs/{job_id}", headers=headers, timeout=30).json()
+        if job["status"] == "succeeded":
+            return job_id, job["outputs"][0]["url"].rsplit("/", 1)[1]
+        assert job["status"] in {"queued", "running"}, job
+        time.sleep(0.2)
+    raise AssertionError(f"job {job_id} did not finish: {job}")
+
+
 @pytest.mark.timeout(SECONDS + 360)
 def test_fuzzing_finds_no_server_error_and_no_conformance_failure(
     stack: GatewayStack, tmp_path: Path
 ) -> None:
     """Both callers at once: the budget bounds the wall-clock time of the whole test."""
     callers = {"admin": ADMIN_KEY, "user": USER_KEY}
+    job_id, filename = finished_job(stack)
+    workflows = ["icon_512", "sdxl_realism_v1", "sprite_transparent_bg"]
+    known = {"path.jobId": [job_id], "path.filename": [filename], "path.id": workflows}
+    config = seeded_config(tmp_path, {**known, "body.workflowId": workflows})
     before = envoy_requests(stack)
     with ThreadPoolExecutor(len(callers)) as pool:
         runs = {
@@ -80,6 +102,7 @@ def test_fuzzing_finds_no_server_error_and_no_conformance_failure(
                 workdir=tmp_path,
                 seed=seed_for(caller),
                 max_examples=None if LONG_RUN else SUITE_EXAMPLES,
+                config=config,
             )
             for caller, key in callers.items()
         }
