@@ -69,7 +69,11 @@ REQUEST_FIELDS: dict[tuple[str, str], Schema] = {
         f"values at most {setting_default('MAX_INPUT_STRING_CHARS')} characters "
         "(MAX_INPUT_STRING_CHARS) or the field's maxLength.",
     },
-    ("CreateWorkflowRequest", "id"): {"pattern": anchored(WORKFLOW_ID_PATTERN)},
+    # REST creation checks the path ids' pattern and the definition's (no leading '_').
+    ("CreateWorkflowRequest", "id"): {
+        "pattern": anchored(WORKFLOW_PATH_ID),
+        "allOf": [{"pattern": anchored(WORKFLOW_ID_PATTERN)}],
+    },
     ("CreateWorkflowRequest", "workflow_json"): {"minProperties": 1},
     ("GetWorkflowRequest", "id"): {"pattern": anchored(WORKFLOW_PATH_ID)},
     ("UpdateWorkflowRequest", "id"): {"pattern": anchored(WORKFLOW_PATH_ID)},

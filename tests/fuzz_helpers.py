@@ -108,6 +108,7 @@ def fuzz(
         argv, cwd=workdir, capture_output=True, text=True, timeout=seconds + 300
     )
     result = FuzzResult(caller, completed.returncode, completed.stdout + completed.stderr, seed)
+    (workdir / f"schemathesis-{caller}.log").write_text(result.output)
     if report.exists():
         read_report(json.loads(report.read_text()), result)
     else:
@@ -123,5 +124,12 @@ def read_report(document: dict[str, Any], result: FuzzResult) -> None:
     for failure in document["failures"]:
         where = ", ".join(failure["operations"])
         result.failures.append(f"{failure['code']} {failure['title']} x{failure['count']}: {where}")
-    for error in document["errors"]:
-        result.errors.append(json.dumps(error, sort_keys=True)[:2000])
+    if document["errors"]:
+        titles = ", ".join(f"{e['title']} x{e['count']}" for e in document["errors"])
+        result.errors.append(f"errors {titles}: {section(result.output, 'ERRORS')[:6000]}")
+
+
+def section(output: str, title: str) -> str:
+    """One ``==== TITLE ====`` section of schemathesis's console report (its details)."""
+    match = re.search(rf"^=+ {title} =+$(.*?)(?=^=+ [A-Z ]+ =+$|\Z)", output, re.M | re.S)
+    return match.group(1).strip() if match else ""
