@@ -131,6 +131,10 @@ class Settings(BaseSettings):
     """Largest request body the edge accepts; larger ones get 413."""
     ENVOY_ADMIN_PORT: int = Field(9901, ge=0, le=65535)
     """Envoy's admin interface, bound to loopback only."""
+    EDGE_GRPC_PASSTHROUGH: bool = False
+    """Forward native gRPC (``/comfyui_gateway.*``, reflection, health) arriving on the
+    REST port to the server; off: those paths answer 404 there (gRPC clients use
+    GRPC_PORT)."""
 
     _process_privacy_secret: str = PrivateAttr(default="")
 

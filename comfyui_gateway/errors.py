@@ -24,8 +24,10 @@ records all read it.
     ├── NotImplementedYet             NOT_IMPLEMENTED       501
     └── (anything else)               INTERNAL              500
 
-``ROUTE_NOT_FOUND`` (404) and ``PAYLOAD_TOO_LARGE`` (413) are produced by the Envoy
-edge for requests that never reach a service, and ``NOT_IMPLEMENTED`` (501) marks an
+``ROUTE_NOT_FOUND`` (404), ``PAYLOAD_TOO_LARGE`` (413), ``METHOD_NOT_ALLOWED`` (405,
+with ``Allow``), ``UNSUPPORTED_MEDIA_TYPE`` (415), ``URI_TOO_LONG`` (414) and
+``HEADERS_TOO_LARGE`` (431) are produced by the Envoy edge for requests that never
+reach a service, and ``NOT_IMPLEMENTED`` (501) marks an
 RPC of the contract whose capability has not landed yet; they are listed here so the
 table stays the one reference.
 """
@@ -56,6 +58,10 @@ class ErrorCode(enum.StrEnum):
     COMFYUI_NODE_ERROR = "COMFYUI_NODE_ERROR"
     NOT_IMPLEMENTED = "NOT_IMPLEMENTED"
     INTERNAL = "INTERNAL"
+    METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
+    UNSUPPORTED_MEDIA_TYPE = "UNSUPPORTED_MEDIA_TYPE"
+    URI_TOO_LONG = "URI_TOO_LONG"
+    HEADERS_TOO_LARGE = "HEADERS_TOO_LARGE"
 
 
 @dataclass(frozen=True)
@@ -84,6 +90,10 @@ ERROR_TABLE: dict[ErrorCode, ErrorSpec] = {
     ErrorCode.COMFYUI_NODE_ERROR: ErrorSpec(500, "FAILED_PRECONDITION", False),
     ErrorCode.NOT_IMPLEMENTED: ErrorSpec(501, "UNIMPLEMENTED", False),
     ErrorCode.INTERNAL: ErrorSpec(500, "INTERNAL", False),
+    ErrorCode.METHOD_NOT_ALLOWED: ErrorSpec(405, "UNIMPLEMENTED", False),
+    ErrorCode.UNSUPPORTED_MEDIA_TYPE: ErrorSpec(415, "INVALID_ARGUMENT", False),
+    ErrorCode.URI_TOO_LONG: ErrorSpec(414, "INVALID_ARGUMENT", False),
+    ErrorCode.HEADERS_TOO_LARGE: ErrorSpec(431, "INVALID_ARGUMENT", False),
 }
 
 

@@ -76,6 +76,10 @@ class GrpcServer:
                 ("grpc.max_receive_message_length", 64 * 1024 * 1024),
                 ("grpc.max_send_message_length", 64 * 1024 * 1024),
                 ("grpc.so_reuseport", 0),
+                # Above the edge's 32 KiB header limit: a large header is Envoy's 431,
+                # never gRPC's RESOURCE_EXHAUSTED (which REST would show as 429).
+                ("grpc.max_metadata_size", 64 * 1024),
+                ("grpc.absolute_max_metadata_size", 64 * 1024),
             ],
         )
         self._health = health.aio.HealthServicer()

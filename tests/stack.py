@@ -28,7 +28,8 @@ import requests
 from comfyui_gateway.cli.edge import envoy_binary, render_envoy_config, write_envoy_config
 from comfyui_gateway.config import load_settings
 
-START_TIMEOUT_S = 45.0
+# Generous: eight engineers share two cores, and a cold Python start can take long.
+START_TIMEOUT_S = 90.0
 
 
 def free_port() -> int:
@@ -287,7 +288,15 @@ def _wait_for_grpc_health(address: str, process: subprocess.Popen[bytes]) -> Non
 
 
 def _settings_overrides(env: Mapping[str, str]) -> dict[str, str]:
-    names = ("PORT", "HOST", "GRPC_PORT", "ENVOY_ADMIN_PORT", "CORS_ORIGINS", "MAX_REQUEST_BYTES")
+    names = (
+        "PORT",
+        "HOST",
+        "GRPC_PORT",
+        "ENVOY_ADMIN_PORT",
+        "CORS_ORIGINS",
+        "MAX_REQUEST_BYTES",
+        "EDGE_GRPC_PASSTHROUGH",
+    )
     return {name: env[name] for name in names if name in env}
 
 

@@ -2,8 +2,9 @@
 
 ``envoy.yaml`` at the repository root is the one configuration; this module loads
 it as YAML and changes only values that depend on settings (listener address, admin
-port, CORS origins, body limit, descriptor path, gRPC upstream hosts), then writes the
-rendered copy where the caller says.
+port, CORS origins, body limit, descriptor path, gRPC upstream hosts, native gRPC on
+the REST port), renders the REST route table from the protos' HTTP rules
+(``edge_routes``), then writes the rendered copy where the caller says.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from comfyui_gateway.cli.edge_routes import read_bindings, render_routes
 from comfyui_gateway.config import Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -58,10 +60,14 @@ def render_envoy_config(
     manager = listener["filter_chains"][0]["filters"][0]["typed_config"]
     for http_filter in manager["http_filters"]:
         _configure_filter(http_filter, settings)
-    cors = manager["route_config"]["virtual_hosts"][0]["typed_per_filter_config"][
-        "envoy.filters.http.cors"
-    ]
+    virtual_host = manager["route_config"]["virtual_hosts"][0]
+    cors = virtual_host["typed_per_filter_config"]["envoy.filters.http.cors"]
     cors["allow_origin_string_match"] = cors_origin_matchers(settings.CORS_ORIGINS)
+    virtual_host["routes"] = render_routes(
+        virtual_host["routes"],
+        read_bindings(DESCRIPTOR, _transcoded_services(manager)),
+        grpc_passthrough=settings.EDGE_GRPC_PASSTHROUGH,
+    )
     cluster = config["static_resources"]["clusters"][0]
     # Names (docker compose `server`, a Kubernetes Service) need DNS; every replica
     # behind the name becomes a host, each health-checked on its own.
@@ -72,6 +78,14 @@ def render_envoy_config(
         for host, port in grpc_upstreams
     ]
     return config
+
+
+def _transcoded_services(manager: dict[str, Any]) -> list[str]:
+    for http_filter in manager["http_filters"]:
+        if http_filter["name"] == "envoy.filters.http.grpc_json_transcoder":
+            services: list[str] = http_filter["typed_config"]["services"]
+            return services
+    raise EdgeConfigError("envoy.yaml has no grpc_json_transcoder filter")
 
 
 def _is_ip(host: str) -> bool:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import time
 
 import grpc
+import pytest
 import requests
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
@@ -52,19 +54,165 @@ def test_unknown_route_is_a_json_404(stack: GatewayStack) -> None:
     assert "/no/such/route" in str(body["message"])
 
 
-def test_wrong_method_is_a_json_404(stack: GatewayStack) -> None:
-    response = requests.patch(f"{stack.base_url}/health", timeout=5)
-    assert_json_error(response, 404, "ROUTE_NOT_FOUND")
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("PATCH", "/health", "GET, HEAD"),
+        ("DELETE", "/jobs", "GET, HEAD, POST"),
+        ("PUT", "/jobs/some-job/cancel", "POST"),
+        ("POST", "/workflows/some-id", "GET, HEAD, PUT, DELETE"),
+    ],
+)
+def test_undeclared_method_is_a_json_405_with_allow(
+    stack: GatewayStack, method: str, path: str, allow: str
+) -> None:
+    response = requests.request(method, f"{stack.base_url}{path}", timeout=5)
+    body = assert_json_error(response, 405, "METHOD_NOT_ALLOWED")
+    assert response.headers["allow"] == allow
+    assert method in str(body["message"])
 
 
-def test_malformed_json_is_a_json_400(stack: GatewayStack) -> None:
+def test_malformed_json_is_a_json_400_without_the_body(stack: GatewayStack) -> None:
     response = requests.post(
         f"{stack.base_url}/workflows",
-        data=b'{"id": "x",',
+        data=b'{"id": "x", "description": "SECRET-FRAGMENT",',
         headers={"content-type": "application/json"},
         timeout=5,
     )
-    assert_json_error(response, 400, "VALIDATION_ERROR")
+    body = assert_json_error(response, 400, "VALIDATION_ERROR")
+    assert body["message"] == "The request body is not valid JSON for this route"
+    assert "SECRET" not in response.text
+
+
+def test_wrong_value_type_names_the_field_not_the_parser(stack: GatewayStack) -> None:
+    response = requests.post(
+        f"{stack.base_url}/jobs",
+        data=b'{"workflowId": "icon_512", "inputs": "SECRET-FRAGMENT"}',
+        headers={"content-type": "application/json"},
+        timeout=5,
+    )
+    body = assert_json_error(response, 400, "VALIDATION_ERROR")
+    assert body["message"] == "Field 'inputs' has a value of the wrong type or form"
+    assert "SECRET" not in response.text and "googleapis" not in response.text
+
+
+def test_body_not_utf8_is_a_json_400(stack: GatewayStack) -> None:
+    response = requests.post(
+        f"{stack.base_url}/jobs",
+        data=b'{"workflowId": "a\xff"}',
+        headers={"content-type": "application/json"},
+        timeout=5,
+    )
+    body = assert_json_error(response, 400, "VALIDATION_ERROR")
+    assert body["message"] == "The request body is not valid UTF-8"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/jobs/%FF",
+        "/jobs?status=%FF",
+        "/workflows/%C3%28",
+        "/outputs/job/%E2%82",
+        "/jobs?workflowId=%ED%A0%80",  # a UTF-16 surrogate
+        "/jobs/%F4%90%80%80",  # above U+10FFFF
+    ],
+)
+def test_path_or_query_not_utf8_is_a_json_400(stack: GatewayStack, path: str) -> None:
+    counter = "http.rest.rbac.invalid_utf8_.denied"
+    before = stack.envoy_stat(counter)
+    response = requests.get(f"{stack.base_url}{path}", timeout=5)
+    body = assert_json_error(response, 400, "VALIDATION_ERROR")
+    assert "UTF-8" in str(body["message"])
+    assert "DecodeError" not in response.text and "protobuf" not in response.text
+    request_id = response.headers["x-request-id"]
+    assert stack.envoy_stat(counter) == before + 1
+    deadline = time.monotonic() + 30  # Envoy flushes its access log about once a second
+    while not (logged := [line for line in stack.log("envoy").splitlines() if request_id in line]):
+        assert time.monotonic() < deadline, "the refusal was not logged"
+        time.sleep(0.2)
+    assert len(logged) == 1 and "not valid UTF-8" in logged[0]
+
+
+def test_valid_utf8_passes_the_edge(stack: GatewayStack) -> None:
+    response = requests.get(f"{stack.base_url}/jobs?workflowId=caf%C3%A9-%F0%9F%A6%8A", timeout=5)
+    assert response.status_code == 200, response.text
+    assert response.json()["count"] == 0
+
+
+def test_oversized_path_is_a_json_414(stack: GatewayStack) -> None:
+    response = requests.get(f"{stack.base_url}/jobs/{'a' * 9000}", timeout=5)
+    assert_json_error(response, 414, "URI_TOO_LONG")
+    query = requests.get(f"{stack.base_url}/no/such/route?q={'a' * 9000}", timeout=5)
+    assert_json_error(query, 414, "URI_TOO_LONG")
+
+
+@pytest.mark.parametrize("size", [12 * 1024, 20 * 1024, 40 * 1024])
+def test_oversized_headers_never_answer_429(stack: GatewayStack, size: int) -> None:
+    response = requests.get(f"{stack.base_url}/jobs", headers={"x-big": "a" * size}, timeout=5)
+    if size > 32 * 1024:
+        assert_json_error(response, 431, "HEADERS_TOO_LARGE")
+    else:  # below the edge's limit the server takes them (its metadata limit is higher)
+        assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["text/plain", "application/x-www-form-urlencoded", "application/xml", "multipart/form-data"],
+)
+@pytest.mark.parametrize(("method", "path"), [("POST", "/jobs"), ("PUT", "/workflows/w")])
+def test_body_that_is_not_json_is_a_json_415(
+    stack: GatewayStack, method: str, path: str, content_type: str
+) -> None:
+    response = requests.request(
+        method,
+        f"{stack.base_url}{path}",
+        data=b"workflowId=icon_512",
+        headers={"content-type": content_type},
+        timeout=5,
+    )
+    assert_json_error(response, 415, "UNSUPPORTED_MEDIA_TYPE")
+
+
+@pytest.mark.parametrize(
+    "content_type", ["application/json", "application/json; charset=utf-8", "Application/JSON"]
+)
+def test_json_content_types_pass_the_edge(stack: GatewayStack, content_type: str) -> None:
+    response = requests.post(
+        f"{stack.base_url}/jobs",
+        data=b'{"workflowId": "no-such-workflow"}',
+        headers={"content-type": content_type},
+        timeout=5,
+    )
+    assert_json_error(response, 404, "WORKFLOW_NOT_FOUND")
+
+
+@pytest.mark.parametrize(("path", "status"), [("/health", 200), ("/jobs/no-such-job", 404)])
+def test_head_answers_like_get_without_a_body(stack: GatewayStack, path: str, status: int) -> None:
+    get = requests.get(f"{stack.base_url}{path}", timeout=5)
+    head = requests.head(f"{stack.base_url}{path}", timeout=5)
+    assert (head.status_code, get.status_code) == (status, status)
+    assert head.content == b""
+    assert head.headers["content-type"] == get.headers["content-type"]
+
+
+def test_native_grpc_is_closed_on_the_rest_port(stack: GatewayStack) -> None:
+    with grpc.insecure_channel(f"127.0.0.1:{stack.port}") as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        with pytest.raises(grpc.RpcError) as refused:
+            stub.Check(health_pb2.HealthCheckRequest(), timeout=5)
+        assert refused.value.code() == grpc.StatusCode.UNIMPLEMENTED
+        reflection = reflection_pb2_grpc.ServerReflectionStub(channel)
+        request = reflection_pb2.ServerReflectionRequest(list_services="")
+        with pytest.raises(grpc.RpcError) as closed:
+            next(iter(reflection.ServerReflectionInfo(iter([request]), timeout=5)))
+        assert closed.value.code() == grpc.StatusCode.UNIMPLEMENTED
+
+
+def test_client_grpc_headers_are_stripped(stack: GatewayStack) -> None:
+    # A 1 ns deadline would make every call DEADLINE_EXCEEDED if it reached the server.
+    response = requests.get(f"{stack.base_url}/jobs", headers={"grpc-timeout": "1n"}, timeout=5)
+    assert response.status_code == 200, response.text
 
 
 def test_bad_query_value_is_a_json_400(stack: GatewayStack) -> None:

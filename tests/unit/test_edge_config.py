@@ -14,6 +14,13 @@ from comfyui_gateway.cli.edge import (
     envoy_template_path,
     render_envoy_config,
 )
+from comfyui_gateway.cli.edge_routes import (
+    TEMPLATE_PREFIX,
+    HttpBinding,
+    path_regex,
+    read_bindings,
+    render_routes,
+)
 from comfyui_gateway.config import load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -71,8 +78,8 @@ def test_render_keeps_everything_else() -> None:
     rendered = render_envoy_config(load_settings(None), [("127.0.0.1", 50051)])
     assert _manager(rendered)["local_reply_config"] == _manager(template)["local_reply_config"]
     assert (
-        _manager(rendered)["route_config"]["virtual_hosts"][0]["routes"]
-        == _manager(template)["route_config"]["virtual_hosts"][0]["routes"]
+        rendered["static_resources"]["clusters"][0]["health_checks"]
+        == (template["static_resources"]["clusters"][0]["health_checks"])
     )
 
 
@@ -91,3 +98,95 @@ def test_transcoder_lists_every_service_of_the_contract() -> None:
     assert set(_filter(template, "envoy.filters.http.grpc_json_transcoder")["services"]) == set(
         SERVICE_NAMES
     )
+
+
+def _routes(config: dict[str, Any]) -> list[dict[str, Any]]:
+    routes: list[dict[str, Any]] = _manager(config)["route_config"]["virtual_hosts"][0]["routes"]
+    return routes
+
+
+def _rendered(**env: str) -> dict[str, Any]:
+    return render_envoy_config(load_settings(None, **env), [("127.0.0.1", 50051)])
+
+
+def test_every_http_rule_of_the_protos_has_a_route() -> None:
+    from server.app import SERVICE_NAMES
+
+    bindings = read_bindings(DESCRIPTOR, SERVICE_NAMES)
+    names = {route["name"] for route in _routes(_rendered())}
+    assert len(bindings) >= 18
+    for binding in bindings:
+        assert f"{binding.rpc} {binding.verb}" in names
+        assert f"{binding.template} 405" in names
+    assert not any(name.startswith(TEMPLATE_PREFIX) for name in names)
+    assert _routes(_rendered())[-1]["name"] == "not_found"
+
+
+def test_route_kinds_follow_the_rpc_shape() -> None:
+    by_name = {route["name"]: route for route in _routes(_rendered())}
+    events = by_name["comfyui_gateway.v1.JobService.WatchJob GET"]
+    assert events["route"]["timeout"] == "0s" and events["route"]["idle_timeout"] == "3600s"
+    download = by_name["comfyui_gateway.v1.OutputService.DownloadOutput GET"]
+    assert download["route"]["idle_timeout"] == "300s"
+    safe_retry = by_name["comfyui_gateway.v1.JobService.GetJob GET"]["route"]["retry_policy"]
+    assert "reset" in safe_retry["retry_on"].split(",")
+    create = by_name["comfyui_gateway.v1.JobService.CreateJob POST"]["route"]["retry_policy"]
+    assert create == safe_retry  # creations are keyed by x-request-id: safe to resend
+    delete = by_name["comfyui_gateway.v1.WorkflowService.DeleteWorkflow DELETE"]["route"]
+    assert set(delete["retry_policy"]["retry_on"].split(",")) == {
+        "connect-failure",
+        "refused-stream",
+        "reset-before-request",
+    }
+    lua = by_name["/workflows/{id} 405"]["typed_per_filter_config"]["envoy.filters.http.lua"]
+    assert '["allow"] = "GET, HEAD, PUT, DELETE"' in lua["source_code"]["inline_string"]
+
+
+def test_json_body_routes_refuse_other_media_types_except_raw_ones() -> None:
+    names = {route["name"] for route in _routes(_rendered())}
+    assert "comfyui_gateway.v1.JobService.CreateJob POST 415" in names
+    assert "comfyui_gateway.v1.WorkflowService.UpdateWorkflow PUT 415" in names
+    raw = HttpBinding(
+        rpc="x.Uploads.Create",
+        verb="POST",
+        template="/uploads",
+        has_body=True,
+        raw_body=True,
+        server_streaming=False,
+        streams_bytes=False,
+    )
+    template = yaml.safe_load((ROOT / "envoy.yaml").read_text())
+    routes = render_routes(_routes(template), [raw], grpc_passthrough=False)
+    assert [route["name"] for route in routes if route["name"].endswith("415")] == []
+
+
+def test_native_grpc_is_closed_unless_configured() -> None:
+    closed = [r for r in _routes(_rendered()) if r["name"].startswith("grpc ")]
+    assert [r["match"]["prefix"] for r in closed] == ["/comfyui_gateway.", "/grpc."]
+    assert all('"404"' in str(r["typed_per_filter_config"]) for r in closed)
+    opened = [
+        r for r in _routes(_rendered(EDGE_GRPC_PASSTHROUGH="true")) if r["name"].startswith("grpc ")
+    ]
+    assert all(
+        r["route"]["cluster"] == "grpc_server" and "direct_response" not in r for r in opened
+    )
+
+
+def test_hand_written_routes_keep_their_place() -> None:
+    template = yaml.safe_load((ROOT / "envoy.yaml").read_text())
+    mine = {"name": "uploads", "match": {"prefix": "/uploads"}, "route": {"cluster": "x"}}
+    routes = render_routes([mine, *_routes(template)], [], grpc_passthrough=False)
+    assert routes[0] == mine and routes[-1]["name"] == "not_found"
+
+
+@pytest.mark.parametrize(
+    ("template", "regex"),
+    [
+        ("/jobs/{job_id}/events", "/jobs/[^/]+/events"),
+        ("/outputs/{job_id}/{filename}", "/outputs/[^/]+/[^/]+"),
+        ("/files/{path=**}", "/files/.+"),
+        ("/openapi.json", "/openapi\\.json"),
+    ],
+)
+def test_path_templates_become_full_match_regexes(template: str, regex: str) -> None:
+    assert path_regex(template) == regex

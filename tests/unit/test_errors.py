@@ -118,3 +118,12 @@ def test_huge_error_bodies_are_cut_to_fit_grpc_metadata() -> None:
     assert len(body) <= MAX_BODY_BYTES
     assert body.startswith('{"error":"VALIDATION_ERROR","message":"xxx')
     assert body.endswith('(truncated)"}') or "truncated" in body
+
+
+def test_readme_error_table_lists_every_code_with_its_status() -> None:
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    rows = [line for line in readme.splitlines() if line.startswith("| ") and "`" in line]
+    for code, spec in ERROR_TABLE.items():
+        assert any(f"`{code.value}`" in row and str(spec.http_status) in row for row in rows), code
