@@ -59,6 +59,8 @@ def configure_logging(level: str = "info", *, component: str = "gateway") -> Non
         root.removeHandler(existing)
     root.addHandler(handler)
     root.setLevel(_LEVELS.get(level.lower(), logging.INFO))
+    # Library warnings (the ``warnings`` module) become JSON lines on logger py.warnings.
+    logging.captureWarnings(True)
     # Chatty libraries stay at warning unless asked for debug.
     for noisy in ("aiohttp.access", "grpc", "alembic.runtime.migration"):
         logging.getLogger(noisy).setLevel(max(root.level, logging.WARNING))

@@ -4,10 +4,16 @@ The algorithm is pinned (``alg: none``, RS256 and HS512 tokens are refused befor
 key is used), ``exp`` is required, ``nbf`` and ``iat`` are honoured with a small
 leeway for clock skew, and ``sub`` and ``role`` (``admin`` or ``user``) are required.
 Each failure maps to one message; the reference's troubleshooting section fixes the
-wording of the expired and bad-signature ones.
+wording of the expired and bad-signature ones. ``exp``, ``nbf`` and ``iat`` must be
+JSON numbers (PyJWT alone takes ``"9999999999"`` as a string). A secret shorter than
+32 bytes works but is logged once as a warning, in place of PyJWT's per-call one.
 """
 
 from __future__ import annotations
+
+import hashlib
+import logging
+import warnings
 
 import jwt
 
@@ -20,6 +26,9 @@ ALGORITHMS = ["HS256"]
 LEEWAY_S = 10
 """Clock skew tolerated on exp, nbf and iat, in seconds."""
 REQUIRED_CLAIMS = ["exp", "sub", "role"]
+TIME_CLAIMS = ("exp", "nbf", "iat")
+MIN_SECRET_BYTES = 32
+"""RFC 7518 3.2: an HS256 key at least as long as the hash."""
 
 EXPIRED = "JWT token has expired"
 BAD_SIGNATURE = "Invalid JWT signature"
@@ -27,6 +36,24 @@ NOT_YET_VALID = "JWT token is not yet valid"
 MALFORMED = "Invalid JWT token"
 BAD_ROLE = "JWT role claim must be admin or user"
 BAD_SUBJECT = "JWT sub claim must be a non-empty string"
+BAD_TIME = "JWT exp, nbf and iat claims must be numbers (seconds since the epoch)"
+
+log = logging.getLogger("comfyui_gateway.auth")
+_warned: set[str] = set()
+
+
+def warn_if_weak(secret: str) -> None:
+    """Log once per process (per secret) that ``secret`` is shorter than 32 bytes."""
+    length = len(secret.encode("utf-8"))
+    digest = hashlib.sha256(secret.encode("utf-8")).hexdigest()
+    if length >= MIN_SECRET_BYTES or digest in _warned:
+        return
+    _warned.add(digest)
+    log.warning(
+        "JWT_SECRET is %d bytes long; use at least %d random bytes (RFC 7518 3.2)",
+        length,
+        MIN_SECRET_BYTES,
+    )
 
 
 class JwtVerifier:
@@ -38,6 +65,7 @@ class JwtVerifier:
     def __init__(self, secret: str, *, leeway_s: int = LEEWAY_S) -> None:
         self._secret = secret
         self._leeway_s = leeway_s
+        warn_if_weak(secret)
 
     def verify(self, token: str) -> Principal:
         claims = self._decode(token)
@@ -53,13 +81,15 @@ class JwtVerifier:
 
     def _decode(self, token: str) -> dict[str, object]:
         try:
-            claims: dict[str, object] = jwt.decode(
-                token,
-                self._secret,
-                algorithms=ALGORITHMS,
-                options={"require": REQUIRED_CLAIMS, "verify_iat": True},
-                leeway=self._leeway_s,
-            )
+            with warnings.catch_warnings():  # warn_if_weak said it once already
+                warnings.simplefilter("ignore", jwt.InsecureKeyLengthWarning)
+                claims: dict[str, object] = jwt.decode(
+                    token,
+                    self._secret,
+                    algorithms=ALGORITHMS,
+                    options={"require": REQUIRED_CLAIMS, "verify_iat": True},
+                    leeway=self._leeway_s,
+                )
         except jwt.ExpiredSignatureError:
             raise AuthFailed(EXPIRED) from None
         except (jwt.InvalidSignatureError, jwt.InvalidAlgorithmError):
@@ -70,4 +100,8 @@ class JwtVerifier:
             raise AuthFailed(f"JWT token is missing the {exc.claim!r} claim") from None
         except jwt.InvalidTokenError:
             raise AuthFailed(MALFORMED) from None
+        for name in TIME_CLAIMS:
+            value = claims.get(name)
+            if name in claims and (isinstance(value, bool) or not isinstance(value, int | float)):
+                raise AuthFailed(BAD_TIME)
         return claims

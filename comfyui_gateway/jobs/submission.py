@@ -43,6 +43,7 @@ from comfyui_gateway.jobs.request_checks import check_job_request
 from comfyui_gateway.jobs.status import JobStatus
 from comfyui_gateway.jobs.views import output_url
 from comfyui_gateway.privacy import Privacy
+from comfyui_gateway.storage.names import shown_storage_path
 from comfyui_gateway.tracing import child_span, current_traceparent, set_attributes
 from comfyui_gateway.webhooks.outbox import add_first_attempt
 from comfyui_gateway.webhooks.policy import check_callback_reachable
@@ -282,7 +283,7 @@ def _serve_from_cache(job: Job, hit: cache_store.CacheHit) -> list[JobOutput]:
 def _output_view(job_id: str, output: JobOutput) -> dict[str, Any]:
     return {
         "filename": output.filename,
-        "storagePath": output.storage_path,
+        "storagePath": shown_storage_path(output.storage_path),
         "url": output_url(job_id, output.stored_name),
         "size": output.size,
         "sha256": output.sha256,

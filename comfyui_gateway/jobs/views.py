@@ -14,6 +14,7 @@ from comfyui_gateway.db.models.job import Job
 from comfyui_gateway.db.models.job_output import JobOutput
 from comfyui_gateway.events import EventType, JobEvent
 from comfyui_gateway.jobs import store
+from comfyui_gateway.storage.names import shown_storage_path
 
 
 def output_url(job_id: str, stored_name: str) -> str:
@@ -24,7 +25,7 @@ def output_view(output: JobOutput) -> dict[str, Any]:
     """One output as clients see it: ``{filename, storagePath, url, size, sha256, contentType}``."""
     return {
         "filename": output.filename,
-        "storagePath": output.storage_path,
+        "storagePath": shown_storage_path(output.storage_path),
         "url": output_url(output.job_id, output.stored_name),
         "size": output.size,
         "sha256": output.sha256,

@@ -87,3 +87,16 @@ def new_stored_name(original_filename: str, content_type: str) -> str:
     if ext not in KNOWN_TYPES:
         ext = known_extension_for(content_type) or DEFAULT_EXTENSION
     return f"{uuid.uuid4()}.{ext}"
+
+
+def shown_storage_path(storage_path: str) -> str:
+    """What clients see of a stored file's location: its key, ``<job_id>/<stored_name>``.
+
+    Rows hold the absolute local path or ``s3://bucket/key``; the server's folders and
+    the bucket name are nobody's business outside (REST, gRPC, webhooks all show this).
+    Both stores lay files out as ``<job_id>/<stored_name>``, old rows included.
+    """
+    if storage_path.startswith("s3://"):
+        return storage_path[len("s3://") :].partition("/")[2]
+    parts = storage_path.replace("\\", "/").rstrip("/").split("/")
+    return "/".join(parts[-2:])

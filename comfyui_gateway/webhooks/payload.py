@@ -10,6 +10,7 @@ from typing import Any
 from comfyui_gateway.db.models.job import Job
 from comfyui_gateway.db.models.job_output import JobOutput
 from comfyui_gateway.jobs.views import output_url
+from comfyui_gateway.storage.names import shown_storage_path
 from comfyui_gateway.webhooks.jsonjs import js_dumps
 
 
@@ -39,7 +40,7 @@ def _output(job_id: str, output: JobOutput) -> dict[str, Any]:
     # The URL names the job the webhook is about (a cache hit's own id), as GET /jobs does.
     return {
         "filename": output.filename,
-        "storagePath": output.storage_path,
+        "storagePath": shown_storage_path(output.storage_path),
         "url": output_url(job_id, output.stored_name),
         "size": output.size,
         "sha256": output.sha256,

@@ -94,9 +94,9 @@ class JobService(jobs_pb2_grpc.JobServiceServicer):
     async def CancelJob(
         self, request: jobs_pb2.CancelJobRequest, context: Any
     ) -> jobs_pb2.CancelJobResponse:
-        await self._canceller.cancel(request.job_id, current_caller().owner_filter())
+        status = await self._canceller.cancel(request.job_id, current_caller().owner_filter())
         return jobs_pb2.CancelJobResponse(
-            job_id=request.job_id, status="cancelled", message=CANCEL_MESSAGE
+            job_id=request.job_id, status=status, message=CANCEL_MESSAGE
         )
 
     async def GetJobLogs(

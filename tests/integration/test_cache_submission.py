@@ -40,7 +40,8 @@ async def test_identical_request_is_a_cache_hit_without_a_second_prompt(
     assert hit.status == "cache_hit" and hit.http_status == 200
     assert hit.job_id != first
     assert [o["sha256"] for o in hit.outputs] == [o.sha256 for o in original]
-    assert [o["storagePath"] for o in hit.outputs] == [o.storage_path for o in original]
+    shown = [f"{first}/{o.stored_name}" for o in original]  # the key, never the server's path
+    assert [o["storagePath"] for o in hit.outputs] == shown
     assert all(o["url"].startswith(f"/outputs/{hit.job_id}/") for o in hit.outputs)
 
     job = await gateway_core.job(hit.job_id)

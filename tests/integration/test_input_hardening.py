@@ -7,6 +7,7 @@ metadata, answers that must fit Envoy's buffers, ids, pages and enums.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -37,7 +38,7 @@ EMOJI = "\U0001f600"
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayStack]:
     workdir: Path = tmp_path_factory.mktemp("hardening")
-    env = {"COMFYUI_EMULATOR_STEP_MS": "5", "MAX_CONCURRENCY": "2"}
+    env = {"COMFYUI_EMULATOR_STEP_MS": "40", "MAX_CONCURRENCY": "2"}
     with GatewayStack(workdir, env, emulator=True) as stack:
         register_bundled(stack)
         yield stack
@@ -385,6 +386,46 @@ def test_grpc_refuses_an_undeliverable_callback_too(gateway: GatewayStack) -> No
         jobs_pb2_grpc.JobServiceStub(channel).CreateJob(request, timeout=10)
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "WEBHOOK_ALLOWED_DOMAINS" in grpc_error_body(refused.value)["message"]
+
+
+# --- 7. smaller leaks ----------------------------------------------------------------
+
+
+def test_storage_path_is_the_key_not_the_servers_folder(gateway: GatewayStack, job_id: str) -> None:
+    job = requests.get(f"{gateway.base_url}/jobs/{job_id}", timeout=10).json()
+    output = job["outputs"][0]
+    assert output["storagePath"] == output["url"].removeprefix("/outputs/")
+    assert str(gateway.workdir) not in json.dumps(job)
+    with grpc.insecure_channel(gateway.grpc_address) as channel:
+        answer = jobs_pb2_grpc.JobServiceStub(channel).GetJob(
+            jobs_pb2.GetJobRequest(job_id=job_id), timeout=10
+        )
+    assert answer.outputs[0].storage_path == output["storagePath"]
+
+
+def _running_slow_job(stack: GatewayStack) -> str:
+    slow = {"prompt": "slow", "width": 64, "height": 64, "steps": 150}
+    job_id = str(create(stack, {"workflowId": "sdxl_realism_v1", "inputs": slow})["jobId"])
+    deadline = time.monotonic() + 60
+    while requests.get(f"{stack.base_url}/jobs/{job_id}", timeout=10).json()["progress"] < 2:
+        assert time.monotonic() < deadline, "job never made progress"
+        time.sleep(0.1)
+    return job_id
+
+
+def test_cancelling_a_running_job_answers_cancelling_until_confirmed(
+    gateway: GatewayStack,
+) -> None:
+    job_id = _running_slow_job(gateway)
+    answer = requests.post(f"{gateway.base_url}/jobs/{job_id}/cancel", timeout=10)
+    assert answer.status_code == 200 and answer.json()["status"] == "cancelling"
+    assert wait_for_status(gateway, job_id, {"cancelled"})["status"] == "cancelled"
+    other = _running_slow_job(gateway)
+    with grpc.insecure_channel(gateway.grpc_address) as channel:
+        stub = jobs_pb2_grpc.JobServiceStub(channel)
+        reply = stub.CancelJob(jobs_pb2.CancelJobRequest(job_id=other), timeout=10)
+    assert reply.status == "cancelling"
+    assert wait_for_status(gateway, other, {"cancelled"})["status"] == "cancelled"
 
 
 # --- 4. ids, pages and enums name the field ------------------------------------------

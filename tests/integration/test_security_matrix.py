@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -569,3 +570,20 @@ def test_non_http_callbacks_are_refused(world: World, callback: str) -> None:
     with pytest.raises(grpc.RpcError) as raised:
         world.stubs.jobs.CreateJob(request, metadata=OWNER.metadata, timeout=10)
     assert raised.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+
+
+@pytest.mark.parametrize("claim", ["exp", "nbf", "iat"])
+def test_jwt_time_claims_as_strings_are_refused(world: World, claim: str) -> None:
+    now = int(time.time())
+    value = {"exp": now + 3600, "nbf": now - 60, "iat": now}[claim]
+    bearer = make_token(sub="strings", role="admin", **{claim: str(value)})
+    response = requests.get(
+        f"{world.stack.base_url}/jobs", headers={"Authorization": f"Bearer {bearer}"}, timeout=10
+    )
+    assert response.status_code == 401, response.text
+    assert "must be numbers" in response.json()["message"]
+    with pytest.raises(grpc.RpcError) as refused:
+        world.stubs.jobs.ListJobs(
+            jobs_pb2.ListJobsRequest(), metadata=(("authorization", f"Bearer {bearer}"),)
+        )
+    assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED

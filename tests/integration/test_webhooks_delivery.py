@@ -131,6 +131,7 @@ async def test_receiver_failing_twice_gets_the_third_attempt(
     assert payload["metadata"] == {"requestId": "r1", "userId": "user_456", "n": "Zoë ✓"}
     output = payload["result"]["outputs"][0]
     assert output["url"].startswith(f"/outputs/{job_id}/") and output["size"] > 0
+    assert output["storagePath"] == output["url"].removeprefix("/outputs/")  # no server path
     assert set(payload["timing"]) == {"createdAt", "startedAt", "completedAt", "executionTimeMs"}
     assert payload["timing"]["completedAt"].endswith("Z")
 

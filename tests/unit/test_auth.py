@@ -179,6 +179,11 @@ JWT_CASES: list[tuple[str, str, str]] = [
     ("sub of an API key", token(claims(sub="key:1234abcd")), "JWT sub claim must be"),
     ("garbage", "not.a.jwt", "Invalid JWT token"),
     ("payload swapped", tampered(), "Invalid JWT signature"),
+    ("exp as a string", token(claims(exp=str(NOW + 3600))), "JWT exp, nbf and iat claims must"),
+    ("nbf as a string", token(claims(nbf=str(NOW - 60))), "JWT exp, nbf and iat claims must"),
+    ("iat as a string", token(claims(iat=str(NOW))), "JWT exp, nbf and iat claims must"),
+    ("exp as a boolean", token(claims(exp=True)), "JWT"),
+    ("exp as text", token(claims(exp="tomorrow")), "Invalid JWT token"),
 ]
 
 
@@ -198,3 +203,36 @@ def test_jwt_leeway_tolerates_small_skew() -> None:
 def test_valid_jwt_gives_sub_and_role() -> None:
     principal = JwtVerifier(SECRET).verify(token(claims(sub="alice", role="admin")))
     assert (principal.subject, principal.role) == ("alice", Role.ADMIN)
+
+
+@pytest.mark.filterwarnings("ignore::jwt.InsecureKeyLengthWarning")  # the test's own encode
+def test_a_short_secret_is_one_warning_and_still_works(caplog: pytest.LogCaptureFixture) -> None:
+    short = f"short-{time.monotonic_ns()}"  # fresh: the warning is once per process
+    with caplog.at_level("WARNING", logger="comfyui_gateway.auth"):
+        first, second = JwtVerifier(short), JwtVerifier(short)
+        JwtVerifier(SECRET)
+    warned = [r for r in caplog.records if "JWT_SECRET" in r.getMessage()]
+    assert len(warned) == 1 and "use at least 32" in warned[0].getMessage()
+    assert short not in warned[0].getMessage()
+    principal = second.verify(token(claims(sub="bob"), secret=short))
+    assert principal.subject == "bob" and first is not second
+
+
+def test_library_warnings_are_json_log_lines(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+    import logging
+    import warnings
+
+    from comfyui_gateway.logs import configure_logging
+
+    configure_logging("info", component="test")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("always")
+            warnings.warn("a library says so", UserWarning, stacklevel=1)
+        lines = [line for line in capsys.readouterr().err.splitlines() if "library says" in line]
+        assert len(lines) == 1
+        record = json.loads(lines[0])
+        assert record["level"] == "WARNING" and record["logger"] == "py.warnings"
+    finally:
+        logging.captureWarnings(False)

@@ -18,6 +18,7 @@ from comfyui_gateway.storage import (
     validate_job_id,
     validate_stored_name,
 )
+from comfyui_gateway.storage.names import shown_storage_path
 
 
 @pytest.mark.parametrize(
@@ -123,3 +124,17 @@ def test_new_stored_names_are_always_valid_and_unique(original: str, content_typ
     first = new_stored_name(original, content_type)
     assert validate_stored_name(first) == first
     assert new_stored_name(original, content_type) != first
+
+
+@pytest.mark.parametrize(
+    ("stored", "shown"),
+    [
+        ("/data/outputs/1b2c/u.png", "1b2c/u.png"),
+        ("/srv/gw/data/outputs/job-1/a.webp", "job-1/a.webp"),
+        ("s3://bucket/job-1/a.png", "job-1/a.png"),
+        ("job-1/a.png", "job-1/a.png"),
+        ("C:\\gw\\outputs\\job-1\\a.png", "job-1/a.png"),
+    ],
+)
+def test_clients_see_the_key_not_the_servers_path(stored: str, shown: str) -> None:
+    assert shown_storage_path(stored) == shown
