@@ -12,6 +12,7 @@ import re
 from typing import Any
 
 from comfyui_gateway.config import Settings
+from comfyui_gateway.jobs.cancellation import CANCELLING
 from comfyui_gateway.jobs.priority import JobPriority
 from comfyui_gateway.jobs.status import JobStatus
 from comfyui_gateway.jobs.store import DEFAULT_PAGE, JOB_ID, MAX_PAGE
@@ -97,6 +98,7 @@ RESPONSE_FIELDS: dict[tuple[str, str], Schema] = {
     ("Job", "status"): {"enum": STATUSES},
     ("Job", "priority"): {"enum": PRIORITIES},
     ("Job", "progress"): {"minimum": 0, "maximum": 100},
+    ("CancelJobResponse", "status"): {"enum": [JobStatus.CANCELLED.value, CANCELLING]},
     ("JobEvent", "progress"): {"minimum": 0, "maximum": 100},
 }
 """Values the server's answers keep to."""
