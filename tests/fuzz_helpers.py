@@ -49,6 +49,7 @@ class FuzzResult:
     operations_tested: int = 0
     completed: bool = False
     """Every phase ran to its end (not stopped by the time cap)."""
+    seconds: float = 0.0
     failures: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     open_findings: list[str] = field(default_factory=list)
@@ -63,8 +64,8 @@ class FuzzResult:
         found = "; ".join(self.failures + self.errors) or "nothing"
         known = "; ".join(self.open_findings) or "none"
         return (
-            f"{self.caller} (seed {self.seed}): {self.test_cases} test cases over "
-            f"{self.operations_tested} operations; found {found} (open, routed: {known})"
+            f"{self.caller} (seed {self.seed}, {self.seconds:.0f} s): {self.test_cases} test "
+            f"cases over {self.operations_tested} operations; found {found} (open, routed: {known})"
         )
 
 
@@ -105,7 +106,10 @@ def fuzz(
     argv = [str(SCHEMATHESIS), "--config-file", str(config), "--no-color", "run"]
     argv += [f"{stack.base_url}/openapi.json", "--url", stack.base_url]
     argv += ["--checks", "all", "--mode", "all", "--max-time", str(seconds)]
-    argv += ["--workers", "2", "--request-timeout", "30", "--suppress-health-check", "all"]
+    # One worker: hypothesis's lambda-source cache is not thread-safe (two threads made
+    # "AST constructor recursion depth mismatch" runtime errors); callers run in parallel
+    # as separate processes instead.
+    argv += ["--workers", "1", "--request-timeout", "30", "--suppress-health-check", "all"]
     argv += ["--report", "json", "--report-json-path", str(report)]
     if seed is not None:
         argv += ["--seed", str(seed)]
@@ -130,6 +134,7 @@ def read_report(document: dict[str, Any], result: FuzzResult) -> None:
     result.test_cases = int(document["test_cases"]["generated"])
     result.operations_tested = int(document["operations"]["tested"])
     result.completed = document.get("stop_reason") != "max_time"
+    result.seconds = float(document.get("running_time", 0.0))
     for failure in document["failures"]:
         where = ", ".join(failure["operations"])
         text = f"{failure['code']} {failure['title']} x{failure['count']}: {where}"

@@ -25,8 +25,8 @@ from tests.stack import GatewayStack
 ADMIN_KEY = "sk-admin-fuzz-7f3a1c"
 USER_KEY = "sk-user-fuzz-2b9e44"
 LONG_RUN = FUZZ_SECONDS_ENV in os.environ
-SECONDS = int(os.environ.get(FUZZ_SECONDS_ENV, "60"))
-"""The suite's run is bounded by cases (``SUITE_EXAMPLES``) and capped at 60 s, which
+SECONDS = int(os.environ.get(FUZZ_SECONDS_ENV, "40"))
+"""The suite's run is bounded by cases (``SUITE_EXAMPLES``) and capped at 40 s, which
 only a loaded machine reaches; ``make fuzz`` is bounded by time alone."""
 SUITE_EXAMPLES = 10
 SEEDS = {"admin": 16, "user": 61}
