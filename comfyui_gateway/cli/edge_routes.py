@@ -149,16 +149,14 @@ def render_routes(
 ) -> list[dict[str, Any]]:
     """``routes`` with the ``gw.*`` templates replaced by the table for ``bindings``."""
     templates = {
-        route["name"][len(TEMPLATE_PREFIX) :]: route
-        for route in routes
-        if str(route.get("name", "")).startswith(TEMPLATE_PREFIX)
+        route["name"][len(TEMPLATE_PREFIX) :]: route for route in routes if _is_template(route)
     }
     missing = set(TEMPLATE_KINDS) - set(templates)
     if missing:
         raise ValueError(f"envoy.yaml lacks the route templates {sorted(missing)}")
-    first = next(i for i, route in enumerate(routes) if route.get("name", "").startswith("gw."))
-    before = [r for r in routes[:first] if not r.get("name", "").startswith(TEMPLATE_PREFIX)]
-    after = [r for r in routes[first:] if not r.get("name", "").startswith(TEMPLATE_PREFIX)]
+    first = next(i for i, route in enumerate(routes) if _is_template(route))
+    before = [route for route in routes[:first] if not _is_template(route)]
+    after = [route for route in routes[first:] if not _is_template(route)]
     table = [
         *_grpc_native_routes(templates["grpc_native"], grpc_passthrough),
         *_media_type_routes(templates["unsupported_media_type"], bindings),
@@ -166,6 +164,10 @@ def render_routes(
         *_method_not_allowed_routes(templates["method_not_allowed"], bindings),
     ]
     return [*before, *table, *after, _named(templates["not_found"], "not_found")]
+
+
+def _is_template(route: dict[str, Any]) -> bool:
+    return str(route.get("name", "")).startswith(TEMPLATE_PREFIX)
 
 
 def allowed_methods(bindings: Sequence[HttpBinding], template: str) -> list[str]:
