@@ -17,6 +17,7 @@ from typing import Any, TypeGuard
 
 from comfyui_gateway.workflows.problems import Problems
 from comfyui_gateway.workflows.schema import (
+    NAME_PATTERN,
     RANDOM_SEED,
     SEED_FIELD,
     FieldSpec,
@@ -32,6 +33,7 @@ BATCH_FIELD = "batch_size"
 MAX_INPUTS_JSON_BYTES = 512 * 1024
 """All of a job's inputs together, as compact JSON: the job's answers echo them, and
 they must fit Envoy's transcoding buffers whatever the schema (README "Input limits")."""
+MAX_ECHOED_NAME = 64
 SEED_LIMIT = 2**53
 """Random seeds are drawn from [0, 2**53): they survive JSON doubles unchanged."""
 
@@ -73,8 +75,13 @@ def resolve_inputs(
     problems = Problems()
     fields = effective_fields(input_schema, dict(default_params), problems)
     given = dict(inputs or {})
-    for name in sorted(set(given) - set(fields)):
-        problems.add(f"inputs.{name}", "unknown input for this workflow")
+    unknown = sorted(set(given) - set(fields))
+    for name in unknown:
+        if len(name) <= MAX_ECHOED_NAME and NAME_PATTERN.fullmatch(name):
+            problems.add(f"inputs.{name}", "unknown input for this workflow")
+    if any(len(name) > MAX_ECHOED_NAME or not NAME_PATTERN.fullmatch(name) for name in unknown):
+        # Never echo a key that cannot be a field name: it is only a fragment of the body.
+        problems.add("inputs", "has keys that are not field names of this workflow")
 
     values: dict[str, Any] = {}
     for name, spec in fields.items():

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -25,6 +26,9 @@ from comfyui_gateway.storage import Storage
 from comfyui_gateway.v1 import outputs_pb2, outputs_pb2_grpc
 from server.call_scope import add_response_header, current_caller
 from server.deps import ServerDeps
+
+ECHOABLE_NAME = re.compile(r"[A-Za-z0-9._ -]{1,128}")
+"""A requested file name is repeated in the 404 only when it could be a file name."""
 
 FORMATS = ("", "raw", "base64")
 
@@ -58,7 +62,14 @@ class OutputService(outputs_pb2_grpc.OutputServiceServicer):
     ) -> AsyncIterator[httpbody_pb2.HttpBody]:
         fmt = request.format.lower()
         if fmt not in FORMATS:
-            raise ValidationError("format must be base64 or omitted", details=[{"field": "format"}])
+            raise ValidationError(
+                "format must be base64 or omitted",
+                details=[{"field": "format", "message": "must be base64 or omitted"}],
+            )
+        if not request.filename:
+            raise ValidationError(
+                "filename is required", details=[{"field": "filename", "message": "is required"}]
+            )
         output, folder = await self._find(request.job_id, request.filename)
         if fmt == "base64":
             yield await self._as_base64(output, folder, request.filename)
@@ -88,7 +99,9 @@ class OutputService(outputs_pb2_grpc.OutputServiceServicer):
         for output in outputs:
             if name == output.filename:
                 return output, folder
-        raise OutputNotFound(f"Job {job_id} has no output named {name!r}")
+        if ECHOABLE_NAME.fullmatch(name):
+            raise OutputNotFound(f"Job {job_id} has no output named {name!r}")
+        raise OutputNotFound(f"Job {job_id} has no such output")  # never echo junk
 
     async def _as_base64(
         self, output: JobOutput, folder: str, requested: str

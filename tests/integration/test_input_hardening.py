@@ -20,7 +20,14 @@ from google.protobuf import descriptor_pool, struct_pb2
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from comfyui_gateway.v1 import jobs_pb2, jobs_pb2_grpc, workflows_pb2, workflows_pb2_grpc
+from comfyui_gateway.v1 import (
+    jobs_pb2,
+    jobs_pb2_grpc,
+    outputs_pb2,
+    outputs_pb2_grpc,
+    workflows_pb2,
+    workflows_pb2_grpc,
+)
 from server.app import SERVICE_NAMES
 from server.path_bindings import PathBindings, json_name, query_names
 from tests.integration.hardening_helpers import (
@@ -209,6 +216,13 @@ def test_oversized_metadata_is_refused(gateway: GatewayStack) -> None:
 def test_empty_or_control_character_prompts_are_refused(gateway: GatewayStack, prompt: str) -> None:
     response = post_job(gateway, {"workflowId": "icon_512", "inputs": {"prompt": prompt}})
     assert_validation_error(response, "inputs.prompt")
+
+
+def test_hostile_input_keys_are_refused_without_being_echoed(gateway: GatewayStack) -> None:
+    inputs = {"prompt": "a", "<img src=x onerror=alert(1)>": 1, "z" * 3000: 2}
+    response = post_job(gateway, {"workflowId": "icon_512", "inputs": inputs})
+    assert_validation_error(response, "inputs")
+    assert "onerror" not in response.text and "zzzz" not in response.text
 
 
 def test_schema_max_length_is_enforced_and_validated(gateway: GatewayStack) -> None:
@@ -478,6 +492,18 @@ def test_grpc_empty_ids_name_the_field(gateway: GatewayStack) -> None:
             assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT, field
             body = grpc_error_body(refused.value)
             assert body["error"] == "VALIDATION_ERROR" and field in body["message"]
+
+
+def test_a_hostile_output_name_is_not_echoed(gateway: GatewayStack, job_id: str) -> None:
+    response = requests.get(f"{gateway.base_url}/outputs/{job_id}/%3Cscript%3Ex.png", timeout=10)
+    assert response.status_code == 404 and response.json()["error"] == "OUTPUT_NOT_FOUND"
+    assert "script" not in response.text
+    with grpc.insecure_channel(gateway.grpc_address) as channel:
+        stub = outputs_pb2_grpc.OutputServiceStub(channel)
+        with pytest.raises(grpc.RpcError) as refused:
+            list(stub.DownloadOutput(outputs_pb2.DownloadOutputRequest(job_id=job_id), timeout=10))
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "filename" in grpc_error_body(refused.value)["message"]
 
 
 # --- 8. properties: huge values and empty required strings ---------------------------

@@ -155,3 +155,14 @@ def test_normalize_numbers_in_graphs() -> None:
     assert out == {"3": {"inputs": {"model": ["4", 0], "cfg": 7.5, "steps": 30, "t": "1.0"}}}
     assert type(out["3"]["inputs"]["model"][1]) is int
     assert type(normalize_numbers(1e300)) is float  # beyond exact doubles: left alone
+
+
+def test_keys_that_cannot_be_field_names_are_never_echoed() -> None:
+    schema = parse_input_schema({"fields": {"prompt": {"type": "string", "required": True}}})
+    hostile = {"prompt": "a", "<script>alert(1)</script>": 1, "k" * 5000: 2}
+    with pytest.raises(ValidationError) as caught:
+        resolve_inputs(schema, {}, hostile, LIMITS)
+    assert caught.value.details == [
+        {"field": "inputs", "message": "has keys that are not field names of this workflow"}
+    ]
+    assert "script" not in caught.value.message and "kkkk" not in caught.value.message

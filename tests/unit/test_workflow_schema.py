@@ -7,9 +7,11 @@ from typing import Any
 import pytest
 
 from comfyui_gateway.errors import ValidationError
+from comfyui_gateway.workflows.problems import Problems
 from comfyui_gateway.workflows.schema import (
     FieldSpec,
     InputSchema,
+    check_text,
     effective_fields,
     parse_input_schema,
 )
@@ -117,3 +119,42 @@ def test_effective_fields_checks_default_params() -> None:
     problems = Problems()
     effective_fields(schema, {"steps": 99, "bad": [1], "x-y": 1}, problems)
     assert problems.fields() == ["defaultParams.steps", "defaultParams.bad", "defaultParams.x-y"]
+
+
+def test_max_length_applies_to_string_fields_only_and_must_be_positive() -> None:
+    with pytest.raises(ValidationError) as caught:
+        parse_input_schema(
+            {
+                "fields": {
+                    "steps": {"type": "integer", "maxLength": 3},
+                    "tag": {"type": "string", "maxLength": 0},
+                    "note": {"type": "string", "maxLength": 4, "default": "too long"},
+                }
+            }
+        )
+    fields = {item["field"] for item in caught.value.details}
+    assert fields == {
+        "inputSchema.fields.steps.maxLength",
+        "inputSchema.fields.tag.maxLength",
+        "inputSchema.fields.note.default",
+    }
+
+
+@pytest.mark.parametrize(
+    ("value", "max_chars", "problem"),
+    [
+        ("", None, "must not be empty"),
+        (" \n", None, "must not be empty"),
+        ("x" * 11, None, "must be at most 10 characters (maxLength)"),
+        ("x" * 6, 5, "must be at most 5 characters (MAX_INPUT_STRING_CHARS)"),
+        ("a\x00b", None, "must not contain control characters (tab and newline are allowed)"),
+        ("a\tb\nc\r", None, None),
+    ],
+)
+def test_free_text_rules(value: str, max_chars: int | None, problem: str | None) -> None:
+    spec = parse_input_schema(
+        {"fields": {"prompt": {"type": "string", "required": True, "maxLength": 10}}}
+    ).fields["prompt"]
+    problems = Problems()
+    check_text(spec, value, "inputs.prompt", problems, max_chars)
+    assert [item["message"] for item in problems.items] == ([problem] if problem else [])
