@@ -5,10 +5,16 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 GEN    := comfyui_gateway/v1/descriptor.pb
 PROTOS := $(wildcard proto/comfyui_gateway/v1/*.proto)
+LOCK   := requirements.lock
+# One resolution for every machine: PyPI's releases for Python 3.11+ on any platform, with
+# hashes. `make lock` refreshes it; existing pins are kept unless pyproject.toml needs others
+# (LOCK_FLAGS=--upgrade moves everything to the newest allowed release).
+LOCK_ARGS := pip compile pyproject.toml --extra dev --universal --python-version 3.11 \
+             --generate-hashes --quiet --custom-compile-command 'make lock'
 CLIENTS_STAMP  := $(VENV)/.clients-installed
 PYCLIENT_STAMP := $(VENV)/.pyclient-installed
 
-.PHONY: dev test check lint format proto bench clean clients clients-deps ops-deps browser-deps
+.PHONY: dev test check lint format proto bench clean clients clients-deps ops-deps browser-deps lock fuzz
 
 dev: $(GEN)  ## run the whole gateway on embedded defaults (REST :3000, gRPC :50051)
 	$(BIN)/comfyui-gateway dev
@@ -73,17 +79,31 @@ $(PYCLIENT_STAMP): $(STAMP) clients/python/pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ./clients/python
 	touch $(PYCLIENT_STAMP)
 
+FUZZ_SECONDS ?= 300
+fuzz: $(GEN)  ## schemathesis through Envoy as admin and user for FUZZ_SECONDS, fresh seeds
+	FUZZ_SECONDS=$(FUZZ_SECONDS) $(BIN)/pytest -q -s -p no:cacheprovider \
+	  tests/integration/test_fuzz_openapi.py
+
 bench: $(GEN)  ## benchmarks: print figures, assert nothing
 	$(BIN)/python -m bench
 
 $(GEN): $(STAMP) $(PROTOS) scripts/gen_protos.py
 	$(BIN)/python scripts/gen_protos.py
 
-$(STAMP): pyproject.toml
+# Every third-party package from the lock (hash-checked), then the project itself alone;
+# `pip check` catches a dependency added to pyproject.toml but not yet locked.
+$(STAMP): pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --require-hashes -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	@$(BIN)/python -m pip check >/dev/null || { $(BIN)/python -m pip check; \
+	  echo "$(LOCK) is out of step with pyproject.toml: run 'make lock'"; exit 1; }
 	touch $(STAMP)
+
+lock:  ## re-resolve requirements.lock after editing dependencies in pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet "$$(grep -o '^uv==[^ ]*' $(LOCK) || echo uv)"
+	$(BIN)/uv $(LOCK_ARGS) $(LOCK_FLAGS) -o $(LOCK)
 
 clean:
 	rm -rf $(VENV) comfyui_gateway/v1 .mypy_cache .ruff_cache .pytest_cache

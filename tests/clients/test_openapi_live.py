@@ -104,7 +104,7 @@ def test_live_answers_match_the_document(gateway: GatewayStack, document: dict[s
     events = get(f"/jobs/{job_id}/events")
     check(document, "/jobs/{jobId}/events", "get", events)
     schema = document["paths"]["/jobs/{jobId}/events"]["get"]["responses"]["200"]["content"]
-    event_schema = schema["text/event-stream"]["x-event-data"]
+    event_schema = schema["text/event-stream"]["schema"]["properties"]["data"]["contentSchema"]
     registry: Registry[Any] = Registry().with_resource(
         "urn:openapi", Resource.from_contents(document, default_specification=_DRAFT)
     )

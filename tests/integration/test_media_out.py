@@ -107,6 +107,10 @@ class Media:
     def url(self) -> str:
         return self.stack.base_url
 
+    @property
+    def local_root(self) -> Path:
+        return Path(self.stack.env["STORAGE_LOCAL_PATH"])
+
     def post(self, body: dict[str, Any], headers: dict[str, str] = USER) -> requests.Response:
         return requests.post(f"{self.url}/jobs", json=body, headers=headers, timeout=10)
 
@@ -133,9 +137,9 @@ class Media:
         return job
 
     def stored_bytes(self, storage_path: str) -> bytes:
-        """A stored file's bytes, read from the disk or the bucket behind the gateway."""
-        if storage_path.startswith("s3://"):
-            assert self.s3 is not None
+        """A stored file's bytes, read from the disk or the bucket behind the gateway
+        (``storagePath`` is the key, ``<jobId>/<storedName>``, in both)."""
+        if self.s3 is not None:
             key = storage_path.removeprefix(f"s3://{self.bucket}/")
             response = self.s3.get_object(self.bucket, key)
             try:
@@ -143,17 +147,16 @@ class Media:
             finally:
                 response.close()
                 response.release_conn()
-        return Path(storage_path).read_bytes()
+        return (self.local_root / storage_path).read_bytes()
 
     def stored_exists(self, storage_path: str) -> bool:
-        if storage_path.startswith("s3://"):
-            assert self.s3 is not None
+        if self.s3 is not None:
             key = storage_path.removeprefix(f"s3://{self.bucket}/")
             return any(
                 item.object_name == key
                 for item in self.s3.list_objects(self.bucket, recursive=True)
             )
-        return Path(storage_path).exists()
+        return (self.local_root / storage_path).exists()
 
     def every_stored_file(self) -> list[bytes]:
         if self.s3 is not None:
@@ -310,8 +313,9 @@ def test_webp_output_is_webp_everywhere_it_is_delivered(media: Media) -> None:
     assert base64.b64decode(encoded["data"]) == raw.content
 
     assert media.stored_bytes(output["storagePath"]) == raw.content
-    if media.mode == "rq":
-        assert output["storagePath"].startswith("s3://")
+    # A key (<jobId>/<storedName>), never the server's folder or bucket.
+    assert output["storagePath"].startswith(f"{job['jobId']}/")
+    assert output["storagePath"].endswith(".webp")
 
     hook = media.receiver.wait_for(job["jobId"])
     (sent,) = hook["result"]["outputs"]

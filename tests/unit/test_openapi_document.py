@@ -92,7 +92,8 @@ def test_success_statuses_errors_and_auth_are_described() -> None:
 
 def test_job_schema_follows_envoys_json() -> None:
     job = committed()["components"]["schemas"]["Job"]
-    assert job["properties"]["progress"] == {"type": "number", "description": "0-100."}
+    progress = {"type": "number", "description": "0-100.", "minimum": 0, "maximum": 100}
+    assert job["properties"]["progress"] == progress
     assert "jobId" in job["required"] and "error" not in job["required"]
     timing = committed()["components"]["schemas"]["Timing"]
     assert timing["properties"]["createdAt"]["format"] == "date-time"

@@ -17,7 +17,7 @@ const _ = grpc.SupportPackageIsVersion7
 //
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 type AuditServiceClient interface {
-	// Newest first. REST: GET /audit?actor=&action=&after=&limit=
+	// Admin. Newest first. REST: GET /audit?actor=&action=&after=&limit=
 	ListAuditEntries(ctx context.Context, in *ListAuditEntriesRequest, opts ...grpc.CallOption) (*ListAuditEntriesResponse, error)
 }
 
@@ -42,7 +42,7 @@ func (c *auditServiceClient) ListAuditEntries(ctx context.Context, in *ListAudit
 // All implementations must embed UnimplementedAuditServiceServer
 // for forward compatibility
 type AuditServiceServer interface {
-	// Newest first. REST: GET /audit?actor=&action=&after=&limit=
+	// Admin. Newest first. REST: GET /audit?actor=&action=&after=&limit=
 	ListAuditEntries(context.Context, *ListAuditEntriesRequest) (*ListAuditEntriesResponse, error)
 	mustEmbedUnimplementedAuditServiceServer()
 }

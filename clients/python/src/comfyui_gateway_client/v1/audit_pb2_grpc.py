@@ -45,7 +45,7 @@ class AuditServiceServicer:
     """Missing associated documentation comment in .proto file."""
 
     def ListAuditEntries(self, request, context):
-        """Newest first. REST: GET /audit?actor=&action=&after=&limit=
+        """Admin. Newest first. REST: GET /audit?actor=&action=&after=&limit=
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

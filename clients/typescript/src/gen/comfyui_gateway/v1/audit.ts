@@ -408,7 +408,7 @@ export const ListAuditEntriesResponse: MessageFns<ListAuditEntriesResponse> = {
 
 export type AuditServiceService = typeof AuditServiceService;
 export const AuditServiceService = {
-  /** Newest first. REST: GET /audit?actor=&action=&after=&limit= */
+  /** Admin. Newest first. REST: GET /audit?actor=&action=&after=&limit= */
   listAuditEntries: {
     path: "/comfyui_gateway.v1.AuditService/ListAuditEntries" as const,
     requestStream: false as const,
@@ -423,12 +423,12 @@ export const AuditServiceService = {
 } as const;
 
 export interface AuditServiceServer extends UntypedServiceImplementation {
-  /** Newest first. REST: GET /audit?actor=&action=&after=&limit= */
+  /** Admin. Newest first. REST: GET /audit?actor=&action=&after=&limit= */
   listAuditEntries: handleUnaryCall<ListAuditEntriesRequest, ListAuditEntriesResponse>;
 }
 
 export interface AuditServiceClient extends Client {
-  /** Newest first. REST: GET /audit?actor=&action=&after=&limit= */
+  /** Admin. Newest first. REST: GET /audit?actor=&action=&after=&limit= */
   listAuditEntries(
     request: ListAuditEntriesRequest,
     callback: (error: ServiceError | null, response: ListAuditEntriesResponse) => void,
