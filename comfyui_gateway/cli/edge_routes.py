@@ -85,7 +85,8 @@ def path_regex(template: str) -> str:
     for match in _VARIABLE.finditer(template):
         parts.append(re.escape(template[position : match.start()]))
         pattern = match.group(2) or "*"
-        parts.append(".+" if "**" in pattern else "[^/]+")
+        # ``**`` may be empty: ``/ui/`` is ``/ui/{path=**}`` with path "" (the console page).
+        parts.append(".*" if "**" in pattern else "[^/]+")
         position = match.end()
     parts.append(re.escape(template[position:]))
     return "".join(parts).replace("\\/", "/").replace("\\-", "-")

@@ -23,8 +23,9 @@ from comfyui_gateway.workflows.schema import (
 )
 from comfyui_gateway.workflows.values import normalize_numbers
 
-WORKFLOW_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
-"""Ids appear in URL paths and file names: keep them to safe characters."""
+WORKFLOW_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
+"""Ids appear in URL paths and file names: keep them to safe characters. No dots: a
+workflow added by the CLI must be one REST can read (``/workflows/{id}`` paths)."""
 MAX_NAME_LENGTH = 255
 MAX_DESCRIPTION_LENGTH = 20_000
 """Descriptions are echoed by every workflow answer: bounded like any free text."""

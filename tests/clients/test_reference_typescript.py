@@ -63,8 +63,9 @@ def test_reference_client_runs_unmodified(gateway: GatewayStack, tmp_path: Path)
     assert steps["download"] == {"size": output["size"], "type": "image/png"}
     assert result["jobId"] in {job["jobId"] for job in steps["jobs"]["jobs"]}
     assert steps["submit"]["status"] == "queued"
-    assert steps["cancel"]["status"] == "cancelled"
-    # Cancelling a running job interrupts ComfyUI first; the record follows shortly.
+    # A queued job is cancelled at once; a running one answers "cancelling" while ComfyUI
+    # is interrupted, and its record follows shortly.
+    assert steps["cancel"]["status"] in ("cancelled", "cancelling")
     assert steps["job"]["status"] in ("running", "cancelled")
     deadline = time.monotonic() + 15
     while (

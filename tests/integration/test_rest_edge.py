@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import time
 
 import grpc
@@ -194,6 +195,28 @@ def test_head_answers_like_get_without_a_body(stack: GatewayStack, path: str, st
     assert (head.status_code, get.status_code) == (status, status)
     assert head.content == b""
     assert head.headers["content-type"] == get.headers["content-type"]
+
+
+def test_head_sends_no_body_on_a_kept_alive_connection(stack: GatewayStack) -> None:
+    """HEAD then GET on one HTTP/1.1 connection: the HEAD answer keeps GET's
+    Content-Length but carries no bytes, so the GET answer that follows is intact
+    (clients such as requests throw a HEAD body away and cannot see this)."""
+    get = requests.get(f"{stack.base_url}/capabilities", timeout=5)
+    with socket.create_connection(("127.0.0.1", stack.port), timeout=10) as sock:
+        sock.sendall(
+            b"HEAD /capabilities HTTP/1.1\r\nHost: gw\r\n\r\n"
+            b"GET /capabilities HTTP/1.1\r\nHost: gw\r\n\r\n"
+        )
+        received = b""
+        while received.count(b"HTTP/1.1 ") < 2 or not received.endswith(get.content):
+            chunk = sock.recv(65536)
+            assert chunk, f"connection closed early: {received!r}"
+            received += chunk
+    head, rest = received.split(b"\r\n\r\n", 1)
+    assert head.startswith(b"HTTP/1.1 200")
+    assert f"content-length: {len(get.content)}".encode() in head.lower()
+    assert rest.startswith(b"HTTP/1.1 200"), rest[:80]  # no HEAD body in between
+    assert rest.endswith(get.content)
 
 
 def test_native_grpc_is_closed_on_the_rest_port(stack: GatewayStack) -> None:
