@@ -12,10 +12,12 @@ import re
 from typing import Any
 
 from comfyui_gateway.config import Settings
+from comfyui_gateway.console import ASSET_NAME as CONSOLE_ASSET_NAME
 from comfyui_gateway.jobs.cancellation import CANCELLING
 from comfyui_gateway.jobs.priority import JobPriority
 from comfyui_gateway.jobs.status import JobStatus
 from comfyui_gateway.jobs.store import DEFAULT_PAGE, JOB_ID, MAX_PAGE
+from comfyui_gateway.outputs.formats import CONVERT_NAMES, MAX_QUALITY
 from comfyui_gateway.workflows.definition import (
     MAX_DESCRIPTION_LENGTH,
     MAX_NAME_LENGTH,
@@ -85,6 +87,11 @@ REQUEST_FIELDS: dict[tuple[str, str], Schema] = {
     ("CreateWorkflowRequest", "description"): {"maxLength": MAX_DESCRIPTION_LENGTH},
     ("UpdateWorkflowRequest", "description"): {"maxLength": MAX_DESCRIPTION_LENGTH},
     ("DownloadOutputRequest", "format"): one_of_or_empty(["base64"]),
+    ("DownloadOutputRequest", "convert"): one_of_or_empty(sorted(CONVERT_NAMES)),
+    ("DownloadOutputRequest", "quality"): {"minimum": 0, "maximum": MAX_QUALITY},
+    ("OutputFormat", "format"): one_of_or_empty(sorted(CONVERT_NAMES)),
+    ("OutputFormat", "quality"): {"minimum": 0, "maximum": MAX_QUALITY},
+    ("GetConsoleAssetRequest", "path"): {"pattern": anchored(CONSOLE_ASSET_NAME)},
 }
 """Extra JSON Schema keywords of request fields (path, query and body alike)."""
 

@@ -43,6 +43,8 @@ CHANGES = {409: "the change meets an existing id or a finished job"}
 SUBMISSIONS = {404: "the named workflow does not exist"}
 """Creations that name another resource in their body."""
 SUBMISSION_METHODS = frozenset({"CreateJob"})
+STATED_404 = re.compile(r"\b404\b")
+"""A method whose comment says it answers 404 (a lookup by query, say ``GET /ui``)."""
 
 
 def success_statuses(route: Route) -> list[int]:
@@ -57,7 +59,7 @@ def error_statuses(route: Route) -> dict[int, str]:
         statuses.update(GUARDED)
     if ADMIN_MARKER.search(route.doc):
         statuses.update(ADMIN_ONLY)
-    if route.bound:
+    if route.bound or STATED_404.search(route.doc):
         statuses.update(WITH_TARGET)
     if route.method.name in SUBMISSION_METHODS:
         statuses.update(SUBMISSIONS)

@@ -9,6 +9,7 @@ CSS and JavaScript modules: nothing to build, nothing fetched at run time.
 from __future__ import annotations
 
 import mimetypes
+import re
 from dataclasses import dataclass
 from importlib import resources
 from importlib.resources.abc import Traversable
@@ -16,6 +17,8 @@ from importlib.resources.abc import Traversable
 from comfyui_gateway.errors import NotFound
 
 INDEX = "index.html"
+ASSET_NAME = re.compile(r"[A-Za-z0-9._/-]*")
+"""Every name a console file can have (the OpenAPI document states it); others are 404."""
 CONTENT_TYPES = {
     ".html": "text/html; charset=utf-8",
     ".css": "text/css; charset=utf-8",
@@ -49,6 +52,8 @@ class ConsoleAssets:
 
     def get(self, path: str) -> Asset:
         """The file at ``path`` ("" or a folder: its index.html); NotFound otherwise."""
+        if not ASSET_NAME.fullmatch(path):
+            raise NotFound("No such console file")
         wanted = path.strip("/")
         if wanted == "" or wanted + "/" + INDEX in self._files:
             wanted = f"{wanted}/{INDEX}".lstrip("/")

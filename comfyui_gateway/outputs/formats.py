@@ -17,6 +17,9 @@ DEFAULT_QUALITY = 90
 """Encoder quality when a request gives none (JPEG and lossy WEBP)."""
 
 _ALIASES = {"jpg": "jpg", "jpeg": "jpg", "webp": "webp", "png": "png"}
+CONVERT_NAMES = frozenset(_ALIASES)
+"""Format names a request may use (``jpeg`` is ``jpg``); the OpenAPI document lists them."""
+MAX_QUALITY = 100
 CONTENT_TYPES = {"jpg": "image/jpeg", "webp": "image/webp", "png": "image/png"}
 PILLOW_FORMATS = {"jpg": "JPEG", "webp": "WEBP", "png": "PNG"}
 
@@ -62,7 +65,7 @@ def parse_format(name: str, quality: int, *, field: str, quality_field: str) -> 
         raise _refuse(field, "must be one of png, jpg, webp")
     if quality == 0:
         quality = DEFAULT_QUALITY
-    if not 1 <= quality <= 100:
+    if not 1 <= quality <= MAX_QUALITY:
         raise _refuse(quality_field, "must be between 1 and 100")
     return OutputFormat(key, quality)
 
@@ -79,9 +82,14 @@ def parse_output_format(name: str, quality: int) -> OutputFormat | None:
 
 
 def parse_convert(name: str, quality: int) -> OutputFormat | None:
-    """A download's ``?convert=``/``?quality=``; None when no conversion is asked."""
+    """A download's ``?convert=``/``?quality=``; None when no conversion is asked.
+
+    ``quality`` alone asks for nothing (the stored bytes are served as they are): a
+    query's parameters cannot depend on each other in the OpenAPI document, and a
+    quality the server accepts alone is one it must not refuse.
+    """
     if not name:
-        if quality:
-            raise _refuse("quality", "needs convert=jpg|webp|png")
+        if not 0 <= quality <= MAX_QUALITY:
+            raise _refuse("quality", f"must be between 1 and {MAX_QUALITY}")
         return None
     return parse_format(name, quality, field="convert", quality_field="quality")

@@ -389,11 +389,19 @@ def test_bad_formats_are_400_naming_the_field(media: Media) -> None:
 
     job = media.run(_body(f"ibis-{uuid.uuid4().hex}"))
     url = f"{media.url}{job['outputs'][0]['url']}"
-    for params, field in (({"convert": "tiff"}, "convert"), ({"quality": "5"}, "quality")):
+    refused = (
+        ({"convert": "tiff"}, "convert"),
+        ({"convert": "jpg", "quality": "101"}, "quality"),
+        ({"quality": "101"}, "quality"),
+    )
+    for params, field in refused:
         response = requests.get(url, params=params, headers=USER, timeout=10)
         assert response.status_code == 400, response.text
         assert response.json()["error"] == "VALIDATION_ERROR"
         assert field in response.text, response.text
+    # A quality alone asks for no conversion: the stored bytes, as they are.
+    plain = requests.get(url, params={"quality": "5"}, headers=USER, timeout=10)
+    assert plain.status_code == 200 and plain.headers["content-type"] == "image/png"
 
 
 # -- metadata -----------------------------------------------------------------------------

@@ -99,7 +99,8 @@ def test_bad_convert_names_its_field() -> None:
     with pytest.raises(ValidationError, match="convert"):
         parse_convert("bmp", 0)
     with pytest.raises(ValidationError, match="quality"):
-        parse_convert("", 30)
+        parse_convert("", 101)
+    assert parse_convert("", 30) is None  # a quality alone converts nothing
 
 
 # -- metadata filters ---------------------------------------------------------------------

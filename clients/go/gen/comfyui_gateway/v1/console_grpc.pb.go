@@ -19,7 +19,8 @@ const _ = grpc.SupportPackageIsVersion7
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 type ConsoleServiceClient interface {
 	// Always open: the console's HTML, CSS and JavaScript (the API calls it makes carry
-	// the credentials). GET /ui/ is the console's page.
+	// the credentials). GET /ui/ is the console's page; a name that is not one of its
+	// files answers 404.
 	GetConsoleAsset(ctx context.Context, in *GetConsoleAssetRequest, opts ...grpc.CallOption) (*httpbody.HttpBody, error)
 	// Always open: whether the console must ask for credentials before anything else.
 	GetConsoleConfig(ctx context.Context, in *GetConsoleConfigRequest, opts ...grpc.CallOption) (*ConsoleConfig, error)
@@ -67,7 +68,8 @@ func (c *consoleServiceClient) GetConsoleSession(ctx context.Context, in *GetCon
 // for forward compatibility
 type ConsoleServiceServer interface {
 	// Always open: the console's HTML, CSS and JavaScript (the API calls it makes carry
-	// the credentials). GET /ui/ is the console's page.
+	// the credentials). GET /ui/ is the console's page; a name that is not one of its
+	// files answers 404.
 	GetConsoleAsset(context.Context, *GetConsoleAssetRequest) (*httpbody.HttpBody, error)
 	// Always open: whether the console must ask for credentials before anything else.
 	GetConsoleConfig(context.Context, *GetConsoleConfigRequest) (*ConsoleConfig, error)

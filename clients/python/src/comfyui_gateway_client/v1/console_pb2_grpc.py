@@ -57,7 +57,8 @@ class ConsoleServiceServicer:
 
     def GetConsoleAsset(self, request, context):
         """Always open: the console's HTML, CSS and JavaScript (the API calls it makes carry
-        the credentials). GET /ui/ is the console's page.
+        the credentials). GET /ui/ is the console's page; a name that is not one of its
+        files answers 404.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

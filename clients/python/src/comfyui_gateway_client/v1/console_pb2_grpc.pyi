@@ -36,7 +36,8 @@ class ConsoleServiceStub:
     def __new__(cls, channel: _aio.Channel) -> ConsoleServiceAsyncStub: ...
     GetConsoleAsset: _grpc.UnaryUnaryMultiCallable[_console_pb2.GetConsoleAssetRequest, _httpbody_pb2.HttpBody]
     """Always open: the console's HTML, CSS and JavaScript (the API calls it makes carry
-    the credentials). GET /ui/ is the console's page.
+    the credentials). GET /ui/ is the console's page; a name that is not one of its
+    files answers 404.
     """
     GetConsoleConfig: _grpc.UnaryUnaryMultiCallable[_console_pb2.GetConsoleConfigRequest, _console_pb2.ConsoleConfig]
     """Always open: whether the console must ask for credentials before anything else."""
@@ -48,7 +49,8 @@ class ConsoleServiceAsyncStub(ConsoleServiceStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     GetConsoleAsset: _aio.UnaryUnaryMultiCallable[_console_pb2.GetConsoleAssetRequest, _httpbody_pb2.HttpBody]  # type: ignore[assignment]
     """Always open: the console's HTML, CSS and JavaScript (the API calls it makes carry
-    the credentials). GET /ui/ is the console's page.
+    the credentials). GET /ui/ is the console's page; a name that is not one of its
+    files answers 404.
     """
     GetConsoleConfig: _aio.UnaryUnaryMultiCallable[_console_pb2.GetConsoleConfigRequest, _console_pb2.ConsoleConfig]  # type: ignore[assignment]
     """Always open: whether the console must ask for credentials before anything else."""
@@ -63,7 +65,8 @@ class ConsoleServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_httpbody_pb2.HttpBody, _abc.Awaitable[_httpbody_pb2.HttpBody]]:
         """Always open: the console's HTML, CSS and JavaScript (the API calls it makes carry
-        the credentials). GET /ui/ is the console's page.
+        the credentials). GET /ui/ is the console's page; a name that is not one of its
+        files answers 404.
         """
 
     @_abc_1.abstractmethod

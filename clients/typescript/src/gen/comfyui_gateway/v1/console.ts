@@ -402,7 +402,8 @@ export type ConsoleServiceService = typeof ConsoleServiceService;
 export const ConsoleServiceService = {
   /**
    * Always open: the console's HTML, CSS and JavaScript (the API calls it makes carry
-   * the credentials). GET /ui/ is the console's page.
+   * the credentials). GET /ui/ is the console's page; a name that is not one of its
+   * files answers 404.
    */
   getConsoleAsset: {
     path: "/comfyui_gateway.v1.ConsoleService/GetConsoleAsset" as const,
@@ -441,7 +442,8 @@ export const ConsoleServiceService = {
 export interface ConsoleServiceServer extends UntypedServiceImplementation {
   /**
    * Always open: the console's HTML, CSS and JavaScript (the API calls it makes carry
-   * the credentials). GET /ui/ is the console's page.
+   * the credentials). GET /ui/ is the console's page; a name that is not one of its
+   * files answers 404.
    */
   getConsoleAsset: handleUnaryCall<GetConsoleAssetRequest, HttpBody>;
   /** Always open: whether the console must ask for credentials before anything else. */
@@ -453,7 +455,8 @@ export interface ConsoleServiceServer extends UntypedServiceImplementation {
 export interface ConsoleServiceClient extends Client {
   /**
    * Always open: the console's HTML, CSS and JavaScript (the API calls it makes carry
-   * the credentials). GET /ui/ is the console's page.
+   * the credentials). GET /ui/ is the console's page; a name that is not one of its
+   * files answers 404.
    */
   getConsoleAsset(
     request: GetConsoleAssetRequest,
