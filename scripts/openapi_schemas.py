@@ -104,7 +104,15 @@ class SchemaBuilder:
         return schema
 
     def field_schema(self, owner: str, field: descriptor_pb2.FieldDescriptorProto) -> Schema:
-        """The field's schema with its comment and the server's constraints."""
+        """The field's schema with its comment and the server's constraints; in a request,
+        a message field may also be ``null``, which protobuf JSON reads as "not given"
+        (the transcoder accepts ``{"workflowJson": null}`` on a partial update)."""
+        schema = self._constrained_schema(owner, field)
+        if is_request(owner) and self.has_presence(field) and not field.proto3_optional:
+            return {"anyOf": [schema, {"type": "null"}]}
+        return schema
+
+    def _constrained_schema(self, owner: str, field: descriptor_pb2.FieldDescriptorProto) -> Schema:
         schema = self._type_schema(field)
         extra = field_constraints(short_name(owner), field.name, request=is_request(owner))
         doc = self.index.field_docs.get((owner, field.name))
