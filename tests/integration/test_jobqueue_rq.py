@@ -12,6 +12,7 @@ from rq import Worker
 from comfyui_gateway.jobqueue import RQJobQueue
 from comfyui_gateway.jobqueue.rq_queue import TASK
 from comfyui_gateway.jobs.priority import JobPriority
+from comfyui_gateway.scheduling import QueueEntry
 
 
 @pytest.fixture
@@ -26,9 +27,9 @@ def rq_queue() -> Iterator[RQJobQueue]:
 
 
 async def test_enqueue_remove_contains_depth(rq_queue: RQJobQueue) -> None:
-    await rq_queue.enqueue("job-low", JobPriority.LOW)
-    await rq_queue.enqueue("job-high", JobPriority.HIGH)
-    await rq_queue.enqueue("job-normal", JobPriority.NORMAL)
+    await rq_queue.enqueue(QueueEntry("job-low", JobPriority.LOW))
+    await rq_queue.enqueue(QueueEntry("job-high", JobPriority.HIGH))
+    await rq_queue.enqueue(QueueEntry("job-normal", JobPriority.NORMAL))
     assert await rq_queue.depth() == {
         JobPriority.HIGH: 1,
         JobPriority.NORMAL: 1,
@@ -42,8 +43,8 @@ async def test_enqueue_remove_contains_depth(rq_queue: RQJobQueue) -> None:
 
 async def test_workers_see_high_priority_first(rq_queue: RQJobQueue) -> None:
     for index in range(3):
-        await rq_queue.enqueue(f"low-{index}", JobPriority.LOW)
-    await rq_queue.enqueue("high-0", JobPriority.HIGH)
+        await rq_queue.enqueue(QueueEntry(f"low-{index}", JobPriority.LOW))
+    await rq_queue.enqueue(QueueEntry("high-0", JobPriority.HIGH))
     worker = Worker(rq_queue.queues, connection=rq_queue.queues[0].connection)
     job, queue = worker.dequeue_job_and_maintain_ttl(timeout=1) or (None, None)
     assert job is not None and queue is not None

@@ -23,6 +23,7 @@ from comfyui_gateway.metrics import (
     render,
 )
 from comfyui_gateway.metrics.counters import decode_series, encode_series, series_key
+from comfyui_gateway.scheduling import QueueEntry
 
 BACKEND = "http://gpu-1:8188"
 
@@ -75,7 +76,7 @@ async def test_figures_come_from_the_jobs_table(tmp_path: Path) -> None:
         )
         await session.commit()
     queue = InProcessJobQueue()
-    await queue.enqueue("d", JobPriority.HIGH)
+    await queue.enqueue(QueueEntry("d", JobPriority.HIGH))
     reports = MemoryBackendReports()
     await reports.publish(BackendReport(url=BACKEND, reachable=True, queue_remaining=2))
     counters = MemoryCounters()
