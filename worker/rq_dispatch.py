@@ -72,7 +72,7 @@ class Dispatcher:
                 return None
 
     def _drain(self) -> None:
-        while self._pubsub.get_message(timeout=None) is not None:
+        while self._pubsub.get_message(timeout=0.0) is not None:
             pass
 
     def _try_once(self) -> tuple[Dispatched | None, float | None, bool]:

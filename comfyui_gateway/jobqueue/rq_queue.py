@@ -104,6 +104,10 @@ class RQJobQueue:
         return self._queues[priority]
 
     @property
+    def namespace(self) -> str:
+        return self._namespace
+
+    @property
     def wake_channel(self) -> str:
         return self._wake
 
