@@ -9,8 +9,9 @@
    (so none starves behind a stream of jobs that fit); a job whose models this backend
    holds (no switch); a job whose models no other backend holds (someone has to load
    them); a job held by another backend that has waited ``AFFINITY_MAX_WAIT_S``, or
-   whose models more jobs wait for than backends hold them (either way its backend
-   is busy longer than a switch here would cost); else nothing: the job is left to
+   whose models more jobs wait for than the holding backends have slots
+   (``MAX_CONCURRENCY`` each; either way its backend is busy longer than a switch
+   here would cost); else nothing: the job is left to
    the backend holding its models. Set the wait near your checkpoints' load
    time: waiting longer than that costs more than switching.
 
@@ -35,6 +36,8 @@ class SchedulerConfig:
     max_wait_s: float = 10.0
     resident_jobs: int = 1
     """How many recent jobs' models count as resident (see ``residency``)."""
+    backend_slots: int = 1
+    """Jobs a backend runs at once (``MAX_CONCURRENCY``): a holder takes that many."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SchedulerConfig:
@@ -42,6 +45,7 @@ class SchedulerConfig:
             settings.SCHEDULER_AFFINITY,
             settings.AFFINITY_MAX_WAIT_S,
             settings.AFFINITY_RESIDENT_JOBS,
+            settings.MAX_CONCURRENCY,
         )
 
 
@@ -113,9 +117,10 @@ class _View:
         return self.now - entry.queued_at >= self.config.max_wait_s
 
     def outnumbers_holders(self, entry: QueueEntry) -> bool:
-        """More jobs wait for these models than backends hold them: some would wait a
-        whole job or more, longer than loading them here."""
-        return self.demand.get(entry.models, 0) > self.holders(entry)
+        """More jobs wait for these models than the backends holding them have slots:
+        some would wait a whole job or more, longer than loading them here."""
+        slots = self.holders(entry) * self.config.backend_slots
+        return self.demand.get(entry.models, 0) > slots
 
     def pick(self, queue: Sequence[QueueEntry]) -> tuple[QueueEntry | None, float]:
         """One owner's entry for this backend, or None and when one becomes overdue."""

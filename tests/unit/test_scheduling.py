@@ -190,3 +190,11 @@ def test_an_idle_backend_shares_a_backlog_deeper_than_its_holders() -> None:
     two = [entry("x-1", models=("x",), age=1), entry("x-2", models=("x",))]
     assert pick(two, here=(), elsewhere=[{"x"}]) == "x-1"
     assert pick(two, here=(), elsewhere=[{"x"}, {"x"}]) is None
+
+
+def test_a_holder_with_several_slots_keeps_a_backlog_its_slots_cover() -> None:
+    two = [entry("x-1", models=("x",), age=1), entry("x-2", models=("x",))]
+    slots = SchedulerConfig(affinity=True, max_wait_s=10.0, backend_slots=2)
+    assert pick(two, here=(), elsewhere=[{"x"}], config=slots) is None
+    three = [*two, entry("x-3", models=("x",))]
+    assert pick(three, here=(), elsewhere=[{"x"}], config=slots) == "x-1"
