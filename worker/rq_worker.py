@@ -19,6 +19,8 @@ from typing import Any, TypeVar
 
 from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import SimpleWorker
 from rq.job import Job as RQJob
 from rq.queue import Queue
@@ -142,8 +144,13 @@ class GatewayRQWorker(SimpleWorker):
                 self.dispatcher.forget()  # a restarted ComfyUI holds no model
                 self.heartbeat()
                 time.sleep(1.0)
-            self.heartbeat()
-            found = self.dispatcher.next_job(burst=timeout is None, tick=self._idle_tick)
+            try:
+                self.heartbeat()
+                found = self.dispatcher.next_job(burst=timeout is None, tick=self._idle_tick)
+            except (RedisConnectionError, RedisTimeoutError) as exc:  # as RQ's own dequeue
+                log.error("Redis unreachable while dequeuing (%s); retrying in 1 s", exc)
+                time.sleep(1.0)
+                continue
             if found is None and timeout is None:
                 break  # burst: nothing left
         self._dispatched = found

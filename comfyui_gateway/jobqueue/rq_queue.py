@@ -115,17 +115,20 @@ class RQJobQueue:
         await asyncio.to_thread(self.enqueue_sync, entry)
 
     def enqueue_sync(self, entry: QueueEntry) -> None:
-        # The facts first: a worker that sees the id must find them.
-        self._redis.hset(self._entries, entry.job_id, entry.to_json())
-        self._queues[entry.priority].enqueue(
-            TASK,
-            entry.job_id,
-            job_id=entry.job_id,
-            job_timeout=self._job_timeout_s,
-            result_ttl=0,
-            failure_ttl=24 * 3600,
-        )
-        self._redis.publish(self._wake, entry.job_id)
+        """Facts, RQ job and wake-up in one MULTI: a worker that sees the id finds them."""
+        with self._redis.pipeline() as pipe:
+            self._queues[entry.priority].enqueue_call(  # RQ opens the MULTI itself
+                TASK,
+                args=(entry.job_id,),
+                job_id=entry.job_id,
+                timeout=self._job_timeout_s,
+                result_ttl=0,
+                failure_ttl=24 * 3600,
+                pipeline=pipe,
+            )
+            pipe.hset(self._entries, entry.job_id, entry.to_json())
+            pipe.publish(self._wake, entry.job_id)
+            pipe.execute()
 
     def put_back_sync(self, entry: QueueEntry, job: object) -> None:
         """A claimed job its worker cannot run (backend down): first in line again."""
