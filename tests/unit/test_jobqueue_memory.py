@@ -6,7 +6,7 @@ import asyncio
 
 from comfyui_gateway.jobqueue import InProcessJobQueue
 from comfyui_gateway.jobs.priority import JobPriority
-from comfyui_gateway.scheduling import QueueEntry
+from comfyui_gateway.scheduling import QueueEntry, SchedulerConfig
 
 
 async def test_priorities_then_arrival_order() -> None:
@@ -55,3 +55,26 @@ async def test_a_job_put_back_is_next_in_line() -> None:
     await queue.put_back(taken)
     assert await queue.take() == "first"
     assert await queue.take() == "second"
+
+
+async def test_take_keeps_each_backend_on_its_models() -> None:
+    queue = InProcessJobQueue(SchedulerConfig(affinity=True, max_wait_s=60))
+    for index, model in enumerate("xyxy"):
+        await queue.enqueue(QueueEntry(f"{model}-{index}", models=(model,)))
+    assert await queue.take("gpu-1") == "x-0"
+    assert await queue.take("gpu-2") == "y-1"  # x is gpu-1's now; y nobody's
+    assert await queue.take("gpu-2") == "y-3"
+    assert await queue.take("gpu-1") == "x-2"
+    assert queue.resident("gpu-1") == {"x"}
+    queue.forget("gpu-1")
+    assert queue.resident("gpu-1") == frozenset()
+
+
+async def test_a_job_left_to_its_backend_is_taken_elsewhere_after_the_wait() -> None:
+    queue = InProcessJobQueue(SchedulerConfig(affinity=True, max_wait_s=0.2))
+    await queue.enqueue(QueueEntry("x-0", models=("x",)))
+    assert await queue.take("gpu-1") == "x-0"
+    await queue.enqueue(QueueEntry("x-1", models=("x",)))
+    waited = asyncio.get_running_loop().time()
+    assert await asyncio.wait_for(queue.take("gpu-2"), 5) == "x-1"
+    assert asyncio.get_running_loop().time() - waited >= 0.15
