@@ -139,3 +139,19 @@ def test_an_idle_worker_wakes_on_enqueue_without_polling(rq_queue: RQJobQueue) -
         picked.append(0.0)
         thread.join(timeout=10)
         dispatcher.close()
+
+
+async def test_workers_of_one_backend_share_its_residency(rq_queue: RQJobQueue) -> None:
+    config = SchedulerConfig(affinity=True, max_wait_s=60)
+    _live(rq_queue, "gpu-1", "gpu-2")
+    for index, model in enumerate("xyx"):
+        await rq_queue.enqueue(QueueEntry(f"{model}-{index}", models=(model,)))
+    first, second = _dispatcher(rq_queue, "gpu-1", config), _dispatcher(rq_queue, "gpu-1", config)
+    other = _dispatcher(rq_queue, "gpu-2", config)
+    try:
+        assert _take(first) == "x-0"
+        assert _take(second) == "x-2"  # the backend's other worker knows it holds x
+        assert _take(other) == "y-1"
+    finally:
+        for dispatcher in (first, second, other):
+            dispatcher.close()

@@ -30,15 +30,19 @@ KEYS = f"{OWNER_A}:user,{OWNER_B}:user"
 BACKLOG, NEWCOMER = 100, 5
 
 
-def _submit_many(stack: GatewayStack, key: str, seeds: range) -> list[str]:
-    """Submitted from a few threads: the backlog must build faster than it drains."""
+def _submit_many(
+    stack: GatewayStack, key: str, seeds: range, *, alternate: bool = False, steps: int = 40
+) -> list[str]:
+    """Submitted from a few threads: the backlog must build faster than it drains.
+    Checkpoint 0 for every job, or alternating by seed."""
     sessions = threading.local()
 
     def one(seed: int) -> str:
         if not hasattr(sessions, "session"):
             sessions.session = requests.Session()
         session: requests.Session = sessions.session
-        return submit(session, stack, checkpoint=CHECKPOINTS[0], seed=seed, key=key, steps=20)
+        checkpoint = CHECKPOINTS[seed % 2 if alternate else 0]
+        return submit(session, stack, checkpoint=checkpoint, seed=seed, key=key, steps=steps)
 
     with ThreadPoolExecutor(4) as pool:
         return list(pool.map(one, seeds))
@@ -66,9 +70,9 @@ def _b_waits_at_most_three_slots(stack: GatewayStack) -> None:
 def two_backends(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[GatewayStack, list[str]]]:
-    """Embedded gateway, two emulators paying 150 ms per checkpoint load."""
+    """Embedded gateway, two emulators paying 400 ms per checkpoint load."""
     workdir = tmp_path_factory.mktemp("sched")
-    emulator_env = {"COMFYUI_EMULATOR_STEP_MS": "5", "COMFYUI_EMULATOR_LOAD_MS": "150"}
+    emulator_env = {"COMFYUI_EMULATOR_STEP_MS": "5", "COMFYUI_EMULATOR_LOAD_MS": "400"}
     env = {
         "API_KEYS": KEYS,
         "MAX_CONCURRENCY": "1",
@@ -85,13 +89,15 @@ def test_jobs_stay_on_the_backend_holding_their_checkpoint(
     two_backends: tuple[GatewayStack, list[str]],
 ) -> None:
     """Alternating checkpoints on two backends: each backend keeps one, so the loads
-    are the two first ones plus at most two switches at the tail."""
+    are the two first ones plus at most one switch per backend at the tail (a backend
+    whose checkpoint's jobs ran out helps with the other's backlog)."""
     stack, urls = two_backends
     session = requests.Session()
     ids = [
-        submit(session, stack, checkpoint=CHECKPOINTS[i % 2], seed=i, key=OWNER_A)
-        for i in range(12)
+        submit(session, stack, checkpoint=CHECKPOINTS[i % 2], seed=i, key=OWNER_A) for i in range(2)
     ]
+    # The rest while the first two still load (400 ms): all of it queued at once.
+    ids += _submit_many(stack, OWNER_A, range(2, 12), alternate=True, steps=2)
     wait_terminal(session, stack, ids, key=OWNER_A)
     ran = [checkpoints_run(url) for url in urls]
     paid = [loads(url) for url in urls]
