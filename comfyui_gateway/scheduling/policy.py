@@ -5,15 +5,18 @@
    first (round-robin by owner), each owner's jobs oldest first. One owner's backlog
    delays another owner's first job by about one job slot per backend.
 3. **Model affinity** within an owner's jobs (``SCHEDULER_AFFINITY``), in this order:
-   a job no live backend holds the models of that has waited ``AFFINITY_MAX_WAIT_S``
-   (so none starves behind a stream of jobs that fit); a job whose models this backend
-   holds (no switch); a job whose models no other backend holds (someone has to load
-   them); a job held by another backend that has waited ``AFFINITY_MAX_WAIT_S``, or
-   whose models more jobs wait for than the holding backends have slots
-   (``MAX_CONCURRENCY`` each; either way its backend is busy longer than a switch
-   here would cost); else nothing: the job is left to
-   the backend holding its models. Set the wait near your checkpoints' load
-   time: waiting longer than that costs more than switching.
+
+   a. a job whose models no live backend holds and that has waited
+      ``AFFINITY_MAX_WAIT_S`` (none starves behind a stream of jobs that fit);
+   b. a job whose models this backend holds (no switch);
+   c. a job whose models no other backend holds (someone has to load them);
+   d. a job held by another backend that has waited ``AFFINITY_MAX_WAIT_S``, or whose
+      models more jobs wait for than the holders have slots (``MAX_CONCURRENCY``
+      each): either way its backend is busy longer than a switch here costs;
+   e. else nothing: the job is left to the backend holding its models.
+
+   Set the wait near a checkpoint's load time: waiting longer costs more than
+   switching.
 
 If every candidate is left to other backends, ``Choice.retry_at`` says when the first
 of them becomes anyone's, so an idle worker knows how long it may sleep.
