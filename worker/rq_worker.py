@@ -161,7 +161,10 @@ class GatewayRQWorker(SimpleWorker):
         return found.job, found.queue
 
     def _idle_tick(self) -> bool:
+        """While idle, what RQ's own dequeue loop does between blocking pops."""
         self.heartbeat()
+        if self.should_run_maintenance_tasks:
+            self.run_maintenance_tasks()  # type: ignore[no-untyped-call]
         return not self._stop_requested and self.async_side.backend_reachable
 
     def execute_job(self, job: RQJob, queue: Queue) -> None:
