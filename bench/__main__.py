@@ -1,12 +1,18 @@
-"""``python -m bench [latency|busy|submit|fanout ...]``: run benchmarks, print figures."""
+"""``python -m bench [latency|busy|submit|fanout|affinity ...]``: run benchmarks, print figures."""
 
 from __future__ import annotations
 
 import sys
 
-from bench import busy, fanout, latency, submit_rate
+from bench import affinity, busy, fanout, latency, submit_rate
 
-SUITES = {"latency": latency.run, "busy": busy.run, "submit": submit_rate.run, "fanout": fanout.run}
+SUITES = {
+    "latency": latency.run,
+    "busy": busy.run,
+    "submit": submit_rate.run,
+    "fanout": fanout.run,
+    "affinity": affinity.run,
+}
 
 
 def main(argv: list[str]) -> int:

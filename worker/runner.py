@@ -38,6 +38,7 @@ from comfyui_gateway.logs import correlation_id, log_fields
 from comfyui_gateway.outputs.pipeline import job_policy
 from comfyui_gateway.outputs.previews import shrink_preview
 from comfyui_gateway.privacy import Privacy
+from comfyui_gateway.scheduling.entry import entry_for_job
 from comfyui_gateway.storage.base import Storage
 from comfyui_gateway.tracing import job_span, mark_error
 from worker.collect import collect_and_succeed
@@ -344,7 +345,7 @@ class _JobExecution:
         async with self.r._sessions() as session:
             if not await store.requeue(session, self.job.id, attempt=self.attempt):
                 return
-        await self.r._queue.enqueue(self.job.id, self.job.priority)
+        await self.r._queue.enqueue(entry_for_job(self.job, self.r._privacy))
         await self._publish(EventType.STATUS, status=JobStatus.QUEUED.value)
 
     async def _finish(self, status: JobStatus, error: dict[str, Any] | None, line: str) -> None:

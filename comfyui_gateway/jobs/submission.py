@@ -51,6 +51,7 @@ from comfyui_gateway.jobs.views import output_url
 from comfyui_gateway.media.resolve import MediaResolver, ResolvedMedia, job_input_rows
 from comfyui_gateway.outputs.formats import OutputFormat
 from comfyui_gateway.privacy import Privacy
+from comfyui_gateway.scheduling.entry import QueueEntry, entry_for_graph
 from comfyui_gateway.storage.names import shown_storage_path
 from comfyui_gateway.tracing import child_span, current_traceparent, set_attributes
 from comfyui_gateway.webhooks.outbox import add_first_attempt
@@ -240,7 +241,7 @@ class JobSubmitter:
         if hit is not None:
             views = tuple(_output_view(job.id, output) for output in outputs)
             return AcceptedJob(job.id, "cache_hit", 0, outputs=views, http_status=200)
-        await self._enqueue(job.id, priority)
+        await self._enqueue(entry_for_graph(job, prepared.graph))
         return AcceptedJob(job_id=job.id, status="queued", eta_seconds=0)
 
     async def _resolve_media(
@@ -294,10 +295,12 @@ class JobSubmitter:
                 session.add(JobLog(job_id=job.id, level="info", message="Job queued"))
             await session.commit()
 
-    async def _enqueue(self, job_id: str, priority: JobPriority) -> None:
+    async def _enqueue(self, entry: QueueEntry) -> None:
+        job_id = entry.job_id
         try:
-            with child_span("queue.enqueue", {"job.id": job_id, "job.priority": priority.value}):
-                await self._queue.enqueue(job_id, priority)
+            attributes = {"job.id": job_id, "job.priority": entry.priority.value}
+            with child_span("queue.enqueue", attributes):
+                await self._queue.enqueue(entry)
         except Exception:  # the row is committed: the reconciler will enqueue it again
             log.exception("enqueue failed; the reconciler will retry", extra={"jobId": job_id})
 
