@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -46,15 +47,18 @@ async def store_output(
     so the row's sha256, size and type describe the file every delivery serves.
     """
     filename = ref.filename or "output"
-    processed = await process(client.download(ref), ref.content_type, policy or OutputPolicy())
-    if processed.converted and policy is not None and policy.target is not None:
-        filename = _converted_name(filename, policy.target.extension)
-    stored_name = new_stored_name(filename, processed.content_type)
-    attributes = {"job.id": job_id, "storage.provider": type(storage).__name__}
-    with child_span("storage.save", attributes) as span:
-        stored = await storage.save(job_id, stored_name, processed.chunks, processed.content_type)
-        if span is not None:
-            span.set_attribute("storage.size", stored.size)
+    with child_span("outputs.fetch", {"job.id": job_id, "comfyui.node": ref.node}):
+        processed = await process(client.download(ref), ref.content_type, policy or OutputPolicy())
+        if processed.converted and policy is not None and policy.target is not None:
+            filename = _converted_name(filename, policy.target.extension)
+        stored_name = new_stored_name(filename, processed.content_type)
+        attributes = {"job.id": job_id, "storage.provider": type(storage).__name__}
+        with child_span("storage.save", attributes) as span:
+            stored = await storage.save(
+                job_id, stored_name, processed.chunks, processed.content_type
+            )
+            if span is not None:
+                span.set_attribute("storage.size", stored.size)
     return JobOutput(
         job_id=job_id,
         filename=filename,
@@ -80,9 +84,13 @@ async def collect_and_succeed(
     on_stored: Stored | None = None,
     log_lines: Callable[[list[JobOutput]], list[str]] | None = None,
     policy: OutputPolicy | None = None,
+    earlier_lines: Sequence[tuple[str, str]] = (),
+    running_values: dict[str, Any] | None = None,
 ) -> list[JobOutput] | None:
     """Store every file output and finish the job; None if another finisher won.
 
+    ``earlier_lines`` and ``running_values`` are the runner's not yet written log lines
+    and state: they commit in the success transaction instead of one of their own.
     A loser recorded nothing, so the job's outputs are listed exactly once; its files
     (fresh names nothing refers to) are deleted one by one, never the job's folder,
     which holds the winner's files too.
@@ -94,13 +102,20 @@ async def collect_and_succeed(
         outputs.append(await store_output(client, storage, job_id, ref, policy))
         if on_stored is not None:
             await on_stored(ref.filename or "output")
-    async with sessions() as session:
-        lines = log_lines(outputs) if log_lines is not None else []
-        won = await store.succeed_with_outputs(
-            session, job_id, attempt=attempt, outputs=outputs, log_lines=lines
-        )
-        if won and cache_ttl_s > 0:
-            await cache_store.remember_job(session, job_id, ttl_s=cache_ttl_s)
+    with child_span("job.succeed", {"job.id": job_id, "job.outputs": len(outputs)}):
+        async with sessions() as session:
+            lines = log_lines(outputs) if log_lines is not None else []
+            won = await store.succeed_with_outputs(
+                session,
+                job_id,
+                attempt=attempt,
+                outputs=outputs,
+                log_lines=lines,
+                earlier_lines=earlier_lines,
+                extra_values=running_values,
+            )
+            if won and cache_ttl_s > 0:
+                await cache_store.remember_job(session, job_id, ttl_s=cache_ttl_s)
     if not won:
         log.warning("job %s finished elsewhere; removing %d unused file(s)", job_id, len(outputs))
         await discard_outputs(storage, outputs)

@@ -179,6 +179,10 @@ class LocalStorage:
         The old record goes first, then the data is renamed, then the new record: at
         no moment does a record describe bytes it was not written for (a crash in
         between leaves data without a record, which ``stat`` hashes again).
+
+        Only the data and its name are fsynced (two syncs per output): the record is a
+        cache of what the database row holds, and one lost or torn by a crash fails
+        ``stat``'s size and JSON checks, which then hash the file again.
         """
         sink.flush()
         os.fsync(sink.fileno())
@@ -188,8 +192,6 @@ class LocalStorage:
             fd = os.open(meta_temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _OPEN_FLAGS, 0o644)
             with open(fd, "w", encoding="utf-8") as out:
                 json.dump(record, out)
-                out.flush()
-                os.fsync(out.fileno())
             with contextlib.suppress(FileNotFoundError):
                 meta.unlink()
             os.replace(temp, path)
@@ -199,7 +201,6 @@ class LocalStorage:
                 meta_temp.unlink()
             raise
         _fsync_dir(path.parent)
-        _fsync_dir(meta.parent)
 
     async def open(self, job_id: str, stored_name: str) -> ByteStream:
         path = self._real_root() / validate_job_id(job_id) / validate_stored_name(stored_name)

@@ -1,5 +1,12 @@
 """Following one prompt to its end: WebSocket events first, ``/history`` when they fail.
 
+Completion: ComfyUI sends every output node's ``executed`` (cached ones too, from its
+cache) to our socket before ``execution_success``, and its history entry lists the
+same outputs (written after). So when the socket stayed up from before the prompt was
+posted to its ``execution_success`` and showed outputs, those are the result and no
+``/history`` round trip is made; after any gap (a drop, a reconnect, a silence poll)
+or with no outputs seen, history decides, as before.
+
 The loop waits for the next event of the prompt. When none comes for ``ws_silence_s``
 (or at once, every ``poll_interval_s``, while the socket is down) it asks ``/history`` and
 ``/queue`` itself, so a dropped, silent or never-connected socket yields the same final
@@ -100,11 +107,16 @@ class Follower:
         self._seen_outputs: list[OutputRef] = []
         self._unreachable_since: float | None = None
         self._vanished = 0
+        self._gap = False
+        """True once the socket may have missed a message of this prompt."""
 
     async def events(self) -> AsyncIterator[Event]:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._timeout_s
         queue = self._stream.subscribe(self.prompt_id)
+        # Subscribed before the POST (``submit``): a queued StreamState means the socket
+        # dropped or (re)connected since; not connected now means it is down.
+        self._gap = not self._stream.connected.is_set()
         silent = False
         try:
             while True:
@@ -120,12 +132,13 @@ class Follower:
                 except TimeoutError:
                     item = None
                 if isinstance(item, StreamState):
+                    self._gap = True
                     silent = False
                     if item.connected:
                         continue
                     item = None  # dropped: check history at once
                 if item is None:
-                    silent = True
+                    self._gap = silent = True
                     terminal = await self._poll()
                     if terminal is not None:
                         yield self._stamp(terminal)
@@ -153,6 +166,8 @@ class Follower:
             return Failed(prompt_id=self.prompt_id, error=classify_execution_error(event.payload))
         elif isinstance(event, Interrupted):
             return event
+        elif isinstance(event, ExecutionSucceeded) and self._seen_outputs and not self._gap:
+            return Finished(prompt_id=self.prompt_id, outputs=tuple(self._seen_outputs))
         elif isinstance(event, ExecutionSucceeded | PromptDone):
             return await self._settle(isinstance(event, ExecutionSucceeded))
         return None
