@@ -1,5 +1,5 @@
 """Collecting a finished prompt's outputs: stream each file into storage, then record
-the job ``succeeded`` with them in one conditional transaction, then the cache entry.
+the job ``succeeded`` with them and its cache entry in one conditional transaction.
 
 Shared by the runner (its own prompt) and recovery (a prompt a dead worker left
 behind), so a recovered job ends exactly as a normally finished one does.
@@ -13,7 +13,6 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from comfyui_gateway.cache import store as cache_store
 from comfyui_gateway.db.models.job_output import JobOutput
 from comfyui_gateway.jobs import store
 from comfyui_gateway.outputs.pipeline import OutputPolicy, process
@@ -86,6 +85,8 @@ async def collect_and_succeed(
     policy: OutputPolicy | None = None,
     earlier_lines: Sequence[tuple[str, str]] = (),
     running_values: dict[str, Any] | None = None,
+    has_callback: bool | None = None,
+    cacheable: bool | None = None,
 ) -> list[JobOutput] | None:
     """Store every file output and finish the job; None if another finisher won.
 
@@ -113,9 +114,9 @@ async def collect_and_succeed(
                 log_lines=lines,
                 earlier_lines=earlier_lines,
                 extra_values=running_values,
+                has_callback=has_callback,
+                cache_ttl_s=cache_ttl_s if cacheable is not False else 0,
             )
-            if won and cache_ttl_s > 0:
-                await cache_store.remember_job(session, job_id, ttl_s=cache_ttl_s)
     if not won:
         log.warning("job %s finished elsewhere; removing %d unused file(s)", job_id, len(outputs))
         await discard_outputs(storage, outputs)

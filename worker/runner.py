@@ -345,6 +345,8 @@ class _JobExecution:
                 policy=job_policy(self.job.output_format, strip=self.r._config.strip_metadata),
                 earlier_lines=lines,
                 running_values=values,
+                has_callback=bool(self.job.callback_url),
+                cacheable=bool(self.job.cache_key),
             )
         except BaseException:
             self.journal.put_back(lines, values)

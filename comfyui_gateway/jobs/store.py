@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import CursorResult, Select, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from comfyui_gateway.cache.store import remember_job_statement
 from comfyui_gateway.db.models.job import Job
 from comfyui_gateway.db.models.job_log import JobLog
 from comfyui_gateway.db.models.job_output import JobOutput
@@ -300,6 +301,8 @@ async def succeed_with_outputs(
     log_lines: Sequence[str] = (),
     earlier_lines: Sequence[tuple[str, str]] = (),
     extra_values: dict[str, Any] | None = None,
+    has_callback: bool | None = None,
+    cache_ttl_s: int = 0,
 ) -> bool:
     """running (this attempt) -> succeeded and its outputs recorded, in one transaction.
 
@@ -307,6 +310,10 @@ async def succeed_with_outputs(
     ``log_lines`` land in the same transaction: whoever sees ``succeeded`` sees them too,
     after ``earlier_lines`` ((level, message) the runner had not written yet) and with
     ``extra_values`` (running state not written yet, e.g. the prompt id).
+    ``has_callback`` False (the caller read the job: no callback URL, which never
+    changes after submission) skips the outbox statement that would insert nothing.
+    ``cache_ttl_s`` > 0 writes the job's cache entry (if it was submitted cacheable) in
+    the same transaction.
     """
     values = {
         **(extra_values or {}),
@@ -323,7 +330,11 @@ async def succeed_with_outputs(
         session.add_all(outputs)
         if lines:
             await session.execute(insert(JobLog), _log_rows(job_id, lines))
-        await add_first_attempt(session, job_id)
+        if has_callback is not False:
+            await add_first_attempt(session, job_id)
+        if cache_ttl_s > 0:
+            dialect = session.get_bind().dialect.name
+            await session.execute(remember_job_statement(dialect, job_id, ttl_s=cache_ttl_s))
         await session.commit()
     return True
 

@@ -85,6 +85,26 @@ def _open_regular_file(path: Path) -> IO[bytes]:
     return open(fd, "rb")
 
 
+async def _chained(first: bytes | None, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """``first`` (already read; None: the source was empty), then the rest."""
+    if first is None:
+        return
+    yield first
+    async for chunk in rest:
+        yield chunk
+
+
+async def _abandon(opening: asyncio.Future[tuple[Path, Path, IO[bytes], Path]]) -> None:
+    """Undo a ``_begin`` whose bytes never came: close and remove its temporary file."""
+    try:
+        _, _, sink, temp = await opening
+    except Exception:
+        return
+    sink.close()
+    with contextlib.suppress(FileNotFoundError):
+        temp.unlink()
+
+
 class LocalStorage:
     """The ``Storage`` provider for a folder; the default of ``make dev``.
 
@@ -140,13 +160,21 @@ class LocalStorage:
         validate_content_type(content_type)
         validate_job_id(job_id)  # names first: a bad name never touches the disk
         validate_stored_name(stored_name)
+        # The folder and temporary file are made while the first bytes are on their way
+        # (for a ComfyUI output: while GET /view is answered), not before asking.
+        opening = asyncio.ensure_future(asyncio.to_thread(self._begin, job_id, stored_name))
         try:
-            path, meta, sink, temp = await asyncio.to_thread(self._begin, job_id, stored_name)
+            first = await anext(chunks, None)
+        except BaseException:
+            await _abandon(opening)
+            raise
+        try:
+            path, meta, sink, temp = await opening
         except OSError as exc:
             raise StorageError(f"cannot write to {self._root}: {exc.strerror}") from exc
         try:
             # The source's own errors (even OSErrors of its socket) pass through untouched.
-            digest = await spool(chunks, sink, batch_bytes=self._write_batch_bytes)
+            digest = await spool(_chained(first, chunks), sink, batch_bytes=self._write_batch_bytes)
             record = {"size": digest.size, "sha256": digest.sha256, "contentType": content_type}
             try:
                 await asyncio.to_thread(self._commit, sink, temp, path, meta, record)
