@@ -128,7 +128,9 @@ class Follower:
                 wait = self._config.ws_silence_s if healthy else self._config.poll_interval_s
                 item: Event | StreamState | None
                 try:
-                    item = await asyncio.wait_for(queue.get(), min(wait, remaining))
+                    # ``timeout`` rather than ``wait_for``: no extra task per event.
+                    async with asyncio.timeout(min(wait, remaining)):
+                        item = await queue.get()
                 except TimeoutError:
                     item = None
                 if isinstance(item, StreamState):
