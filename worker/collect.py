@@ -7,6 +7,7 @@ behind), so a recovered job ends exactly as a normally finished one does.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -16,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from comfyui_gateway.db.models.job_output import JobOutput
 from comfyui_gateway.jobs import store
 from comfyui_gateway.outputs.pipeline import OutputPolicy, process
-from comfyui_gateway.storage.base import Storage, StorageError
+from comfyui_gateway.storage.base import StagedObject, Storage, StorageError
 from comfyui_gateway.storage.names import new_stored_name
 from comfyui_gateway.tracing import child_span
 from worker.comfyui import ComfyUIClient, OutputRef
@@ -33,14 +34,15 @@ def _converted_name(filename: str, extension: str) -> str:
     return f"{stem if dot and stem else filename}.{extension}"
 
 
-async def store_output(
+async def stage_output(
     client: ComfyUIClient,
     storage: Storage,
     job_id: str,
     ref: OutputRef,
     policy: OutputPolicy | None = None,
-) -> JobOutput:
-    """Stream one ComfyUI output from ``/view`` into the job's folder; the unsaved row.
+) -> tuple[JobOutput, StagedObject]:
+    """Stream one ComfyUI output from ``/view`` into the job's folder; the unsaved row
+    and the file, which is being made durable (``StagedObject.durable``).
 
     ``policy`` (the job's ``outputFormat``, metadata stripping) is applied on the way,
     so the row's sha256, size and type describe the file every delivery serves.
@@ -53,12 +55,13 @@ async def store_output(
         stored_name = new_stored_name(filename, processed.content_type)
         attributes = {"job.id": job_id, "storage.provider": type(storage).__name__}
         with child_span("storage.save", attributes) as span:
-            stored = await storage.save(
+            staged = await storage.stage(
                 job_id, stored_name, processed.chunks, processed.content_type
             )
+            stored = staged.record
             if span is not None:
                 span.set_attribute("storage.size", stored.size)
-    return JobOutput(
+    output = JobOutput(
         job_id=job_id,
         filename=filename,
         stored_name=stored_name,
@@ -69,6 +72,7 @@ async def store_output(
         node_id=ref.node,
         kind=ref.kind,
     )
+    return output, staged
 
 
 async def collect_and_succeed(
@@ -95,28 +99,44 @@ async def collect_and_succeed(
     A loser recorded nothing, so the job's outputs are listed exactly once; its files
     (fresh names nothing refers to) are deleted one by one, never the job's folder,
     which holds the winner's files too.
+
+    Files are made durable (fsync, rename) while the transaction's statements run; it
+    commits only once every file is durable under its name with its sha256.
     """
     outputs: list[JobOutput] = []
-    for ref in refs:
-        if not ref.is_file:
-            continue
-        outputs.append(await store_output(client, storage, job_id, ref, policy))
-        if on_stored is not None:
-            await on_stored(ref.filename or "output")
-    with child_span("job.succeed", {"job.id": job_id, "job.outputs": len(outputs)}):
-        async with sessions() as session:
-            lines = log_lines(outputs) if log_lines is not None else []
-            won = await store.succeed_with_outputs(
-                session,
-                job_id,
-                attempt=attempt,
-                outputs=outputs,
-                log_lines=lines,
-                earlier_lines=earlier_lines,
-                extra_values=running_values,
-                has_callback=has_callback,
-                cache_ttl_s=cache_ttl_s if cacheable is not False else 0,
-            )
+    staged: list[StagedObject] = []
+    try:
+        for ref in refs:
+            if not ref.is_file:
+                continue
+            output, pending = await stage_output(client, storage, job_id, ref, policy)
+            outputs.append(output)
+            staged.append(pending)
+            if on_stored is not None:
+                await on_stored(ref.filename or "output")
+
+        async def all_durable() -> None:
+            for pending in staged:
+                await pending.durable()
+
+        with child_span("job.succeed", {"job.id": job_id, "job.outputs": len(outputs)}):
+            async with sessions() as session:
+                lines = log_lines(outputs) if log_lines is not None else []
+                won = await store.succeed_with_outputs(
+                    session,
+                    job_id,
+                    attempt=attempt,
+                    outputs=outputs,
+                    log_lines=lines,
+                    earlier_lines=earlier_lines,
+                    extra_values=running_values,
+                    has_callback=has_callback,
+                    cache_ttl_s=cache_ttl_s if cacheable is not False else 0,
+                    before_commit=all_durable,
+                )
+    finally:
+        # Every staged file is settled (durable or cleaned up) before anything else.
+        await asyncio.gather(*(pending.finishing for pending in staged), return_exceptions=True)
     if not won:
         log.warning("job %s finished elsewhere; removing %d unused file(s)", job_id, len(outputs))
         await discard_outputs(storage, outputs)

@@ -10,7 +10,7 @@ in the same transaction (the outbox), so no finished job can miss its webhook.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -303,6 +303,7 @@ async def succeed_with_outputs(
     extra_values: dict[str, Any] | None = None,
     has_callback: bool | None = None,
     cache_ttl_s: int = 0,
+    before_commit: Callable[[], Awaitable[None]] | None = None,
 ) -> bool:
     """running (this attempt) -> succeeded and its outputs recorded, in one transaction.
 
@@ -313,7 +314,9 @@ async def succeed_with_outputs(
     ``has_callback`` False (the caller read the job: no callback URL, which never
     changes after submission) skips the outbox statement that would insert nothing.
     ``cache_ttl_s`` > 0 writes the job's cache entry (if it was submitted cacheable) in
-    the same transaction.
+    the same transaction. ``before_commit`` runs after the statements, before the
+    commit (the worker waits there for its files to be durable); if it raises, nothing
+    is committed.
     """
     values = {
         **(extra_values or {}),
@@ -335,6 +338,10 @@ async def succeed_with_outputs(
         if cache_ttl_s > 0:
             dialect = session.get_bind().dialect.name
             await session.execute(remember_job_statement(dialect, job_id, ttl_s=cache_ttl_s))
+        if outputs:
+            await session.flush()  # the output rows are sent before the wait below
+        if before_commit is not None:
+            await before_commit()
         await session.commit()
     return True
 

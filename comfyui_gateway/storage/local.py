@@ -33,6 +33,7 @@ from comfyui_gateway.storage.base import (
     READ_CHUNK_BYTES,
     WRITE_BATCH_BYTES,
     ByteStream,
+    StagedObject,
     StorageError,
     StoredObject,
     UnsafeStoragePath,
@@ -92,6 +93,12 @@ async def _chained(first: bytes | None, rest: AsyncIterator[bytes]) -> AsyncIter
     yield first
     async for chunk in rest:
         yield chunk
+
+
+def _discard(sink: IO[bytes], temp: Path) -> None:
+    sink.close()
+    with contextlib.suppress(FileNotFoundError):
+        temp.unlink()
 
 
 async def _abandon(opening: asyncio.Future[tuple[Path, Path, IO[bytes], Path]]) -> None:
@@ -157,6 +164,16 @@ class LocalStorage:
         chunks: AsyncIterator[bytes],
         content_type: str,
     ) -> StoredObject:
+        staged = await self.stage(job_id, stored_name, chunks, content_type)
+        return await staged.durable()
+
+    async def stage(
+        self,
+        job_id: str,
+        stored_name: str,
+        chunks: AsyncIterator[bytes],
+        content_type: str,
+    ) -> StagedObject:
         validate_content_type(content_type)
         validate_job_id(job_id)  # names first: a bad name never touches the disk
         validate_stored_name(stored_name)
@@ -175,17 +192,24 @@ class LocalStorage:
         try:
             # The source's own errors (even OSErrors of its socket) pass through untouched.
             digest = await spool(_chained(first, chunks), sink, batch_bytes=self._write_batch_bytes)
-            record = {"size": digest.size, "sha256": digest.sha256, "contentType": content_type}
-            try:
-                await asyncio.to_thread(self._commit, sink, temp, path, meta, record)
-            except OSError as exc:
-                raise StorageError(f"cannot write {path}: {exc.strerror}") from exc
         except BaseException:
-            sink.close()
-            with contextlib.suppress(FileNotFoundError):
-                temp.unlink()
+            _discard(sink, temp)
             raise
-        return StoredObject(str(path), digest.size, digest.sha256, content_type)
+        record = {"size": digest.size, "sha256": digest.sha256, "contentType": content_type}
+        finishing = asyncio.ensure_future(self._finish(sink, temp, path, meta, record))
+        stored = StoredObject(str(path), digest.size, digest.sha256, content_type)
+        return StagedObject(stored, finishing)
+
+    async def _finish(
+        self, sink: IO[bytes], temp: Path, path: Path, meta: Path, record: dict[str, object]
+    ) -> None:
+        try:
+            await asyncio.to_thread(self._commit, sink, temp, path, meta, record)
+        except BaseException as exc:
+            _discard(sink, temp)
+            if isinstance(exc, OSError):
+                raise StorageError(f"cannot write {path}: {exc.strerror}") from exc
+            raise
 
     def _begin(self, job_id: str, stored_name: str) -> tuple[Path, Path, IO[bytes], Path]:
         """Create the job folder and an exclusive temporary file beside the final name."""
