@@ -104,7 +104,9 @@ class Follower:
         self._config = config
         self._tracker = ProgressTracker(graph)
         self._timeout_s = config.run_timeout_s if timeout_s is None else timeout_s
-        self._seen_outputs: list[OutputRef] = []
+        self._seen_outputs: dict[str, tuple[OutputRef, ...]] = {}
+        """Node → its outputs from ``executed``; a node reported again replaces its entry,
+        as in history's ``outputs`` (a dict by node, in first-seen order)."""
         self._unreachable_since: float | None = None
         self._vanished = 0
         self._gap = False
@@ -163,16 +165,22 @@ class Follower:
     async def _on_event(self, event: Event) -> Event | None:
         """The terminal event ``event`` leads to, if any."""
         if isinstance(event, NodeExecuted):
-            self._seen_outputs.extend(event.outputs)
+            self._seen_outputs[event.node] = event.outputs
         elif isinstance(event, ExecutionFailed):
             return Failed(prompt_id=self.prompt_id, error=classify_execution_error(event.payload))
         elif isinstance(event, Interrupted):
             return event
-        elif isinstance(event, ExecutionSucceeded) and self._seen_outputs and not self._gap:
-            return Finished(prompt_id=self.prompt_id, outputs=tuple(self._seen_outputs))
+        elif isinstance(event, ExecutionSucceeded) and self._seen_any() and not self._gap:
+            return Finished(prompt_id=self.prompt_id, outputs=self._seen())
         elif isinstance(event, ExecutionSucceeded | PromptDone):
             return await self._settle(isinstance(event, ExecutionSucceeded))
         return None
+
+    def _seen(self) -> tuple[OutputRef, ...]:
+        return tuple(ref for refs in self._seen_outputs.values() for ref in refs)
+
+    def _seen_any(self) -> bool:
+        return any(self._seen_outputs.values())
 
     async def _settle(self, succeeded: bool) -> Event | None:
         """After success (or ``executing: null``), read the outputs from history."""
@@ -189,7 +197,7 @@ class Follower:
                 break
             await asyncio.sleep(0.05)
         if succeeded:  # history is gone (cleared?): what the socket showed is all we have
-            return Finished(prompt_id=self.prompt_id, outputs=tuple(self._seen_outputs))
+            return Finished(prompt_id=self.prompt_id, outputs=self._seen())
         return None
 
     async def _poll(self) -> Event | None:
