@@ -4,6 +4,10 @@
     submit + follow (events published) ─▶
     stream each output into storage (sha256) ─▶ succeeded + outputs (one transaction)
 
+Nothing on that path waits for bookkeeping it does not need: log lines and progress go
+through a ``JobJournal`` (written in the background, the rest with the success) and
+live events through an ``EventPublisher`` (queued, pipelined, flushed at the end).
+
 Failures end the job with their SPEC code; a retryable one (COMFYUI_UNREACHABLE) goes
 back to the queue after a backoff until ``max_attempts``. A heartbeat task keeps
 ``heartbeat_at`` fresh and notices a cancellation request, which it carries to
