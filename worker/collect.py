@@ -24,6 +24,9 @@ from worker.comfyui import ComfyUIClient, OutputRef
 
 log = logging.getLogger("comfyui_gateway.worker.collect")
 
+PARALLEL_DOWNLOADS = 4
+"""Outputs of one job fetched and written at the same time (each holds one batch)."""
+
 Stored = Callable[[str], Awaitable[None]]
 """Called with ComfyUI's file name after each file is stored (for progress events)."""
 
@@ -106,10 +109,10 @@ async def collect_and_succeed(
     outputs: list[JobOutput] = []
     staged: list[StagedObject] = []
     try:
-        for ref in refs:
-            if not ref.is_file:
-                continue
-            output, pending = await stage_output(client, storage, job_id, ref, policy)
+        files = [ref for ref in refs if ref.is_file]
+        for ref, (output, pending) in zip(
+            files, await _stage_all(client, storage, job_id, files, policy), strict=True
+        ):
             outputs.append(output)
             staged.append(pending)
             if on_stored is not None:
@@ -142,6 +145,32 @@ async def collect_and_succeed(
         await discard_outputs(storage, outputs)
         return None
     return outputs
+
+
+async def _stage_all(
+    client: ComfyUIClient,
+    storage: Storage,
+    job_id: str,
+    refs: Sequence[OutputRef],
+    policy: OutputPolicy | None,
+) -> list[tuple[JobOutput, StagedObject]]:
+    """Every file, ``PARALLEL_DOWNLOADS`` at a time (a batch of images is one wait, not
+    several); on a failure the files already written are removed (no row names them)
+    and the first failure in ComfyUI's order is raised, as one by one would have."""
+    gate = asyncio.Semaphore(PARALLEL_DOWNLOADS)
+
+    async def one(ref: OutputRef) -> tuple[JobOutput, StagedObject]:
+        async with gate:
+            return await stage_output(client, storage, job_id, ref, policy)
+
+    results = await asyncio.gather(*(one(ref) for ref in refs), return_exceptions=True)
+    done = [result for result in results if not isinstance(result, BaseException)]
+    failure = next((result for result in results if isinstance(result, BaseException)), None)
+    if failure is None:
+        return done
+    await asyncio.gather(*(staged.finishing for _, staged in done), return_exceptions=True)
+    await discard_outputs(storage, [output for output, _ in done])
+    raise failure
 
 
 async def discard_outputs(storage: Storage, outputs: Sequence[JobOutput]) -> None:

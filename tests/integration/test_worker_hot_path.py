@@ -71,3 +71,19 @@ async def test_journal_writes_in_order_and_take_hands_over_the_rest(
     written = [(row.level, row.message) for row in rows]
     assert written == [("info", "Job queued"), ("info", "one"), ("info", "two")]
     assert stored.progress == 40.0
+
+
+async def test_a_batch_is_stored_whole_in_comfyui_order(gateway_core: GatewayCore) -> None:
+    request = gateway_core.request(inputs={"batch_size": 3})
+    accepted = await gateway_core.submitter.submit(request, "alice")
+    assert await gateway_core.run_queued() == [accepted.job_id]
+
+    job = await gateway_core.job(accepted.job_id)
+    outputs = await gateway_core.outputs(job.id)
+    record = await gateway_core.client.history(job.comfy_prompt_id or "")
+    assert job.status is JobStatus.SUCCEEDED and record is not None
+    assert [output.filename for output in outputs] == [ref.filename for ref in record.outputs]
+    assert len(outputs) == 3
+    for output in outputs:
+        stored = await gateway_core.storage.stat(job.id, output.stored_name)
+        assert stored is not None and stored.sha256 == output.sha256
