@@ -141,7 +141,8 @@ def test_one_job_is_one_trace_from_rest_to_storage(
         assert time.monotonic() < deadline, "job did not succeed"
         time.sleep(0.1)
 
-    spans = _wait_for_spans(receiver, trace_id, {"job.run", "storage.save"})
+    stages = {"worker.claim", "job.run", "comfyui.submit", "outputs.fetch", "storage.save"}
+    spans = _wait_for_spans(receiver, trace_id, stages | {"job.succeed", "events.publish"})
     by_name = {span.name: span for span in spans}
     server = by_name["comfyui_gateway.v1.JobService/CreateJob"]
     run = by_name["job.run"]
@@ -156,20 +157,26 @@ def test_one_job_is_one_trace_from_rest_to_storage(
     # server -> database -> queue.
     assert by_name["job.store"].parent_id == server.span_id
     assert by_name["queue.enqueue"].parent_id == server.span_id
-    # queue -> worker (another process), with the job's identity.
+    # queue -> worker (another process), with the job's identity; the claim beside it.
     assert run.parent_id == server.span_id
+    assert by_name["worker.claim"].parent_id == server.span_id
     assert run.service == "comfyui-gateway-worker"
     assert run.attributes["job.id"] == job_id
     assert run.attributes["workflow.id"] == "icon_512"
     assert run.attributes["comfyui.backend"] == stack.comfyui_url
     assert run.attributes["job.attempt"] == 1
-    # worker -> ComfyUI (HTTP, the followed execution) and -> storage.
+    # worker -> ComfyUI (HTTP, the followed execution) -> storage -> success -> events.
     prompt = by_name["comfyui POST /prompt"]
-    assert prompt.parent_id == run.span_id
+    assert prompt.parent_id == by_name["comfyui.submit"].span_id
+    assert by_name["comfyui.submit"].parent_id == run.span_id
     assert prompt.attributes["http.response.status_code"] == 200
     assert by_name["comfyui.follow"].parent_id == run.span_id
-    assert by_name["storage.save"].parent_id == run.span_id
+    assert by_name["outputs.fetch"].parent_id == run.span_id
+    assert by_name["storage.save"].parent_id == by_name["outputs.fetch"].span_id
     assert by_name["comfyui GET /view"].parent_id == by_name["storage.save"].span_id
+    assert by_name["job.succeed"].parent_id == run.span_id
+    publishers = {run.span_id, by_name["comfyui.follow"].span_id}
+    assert all(s.parent_id in publishers for s in spans if s.name == "events.publish")
     # Privacy mode: the prompt is nowhere in the trace.
     assert all(PROMPT not in str(span.attributes) for span in spans)
     # The call's log line carries the trace id beside Envoy's correlation id.
