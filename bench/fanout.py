@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import multiprocessing
 import os
 import time
 from dataclasses import dataclass, field
@@ -19,11 +20,12 @@ from datetime import datetime
 from typing import Any
 
 import aiohttp
+import requests
 
-from bench import gateway_side
-from bench.common import MODES, Figure, Mode, heading, percentile, record, running_stack
+from bench.common import MODES, WORKFLOW, Figure, Mode, heading, percentile, record, running_stack
 
 SUBSCRIBERS = int(os.environ.get("BENCH_SUBSCRIBERS", "1000"))
+CLIENT_PROCESSES = 4
 TARGET_P99_MS = 100.0
 WATCHED = {"prompt": "fanout", "width": 64, "height": 64, "steps": 20}
 BLOCKER = {"prompt": "block", "width": 64, "height": 64, "steps": 150}
@@ -63,35 +65,72 @@ def _epoch(stamp: str) -> float:
     return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
 
 
-async def _watch_one_job(base_url: str, subscribers: int) -> tuple[Watch, float]:
+async def _watchers(url: str, count: int, attached: Any) -> Watch:
+    """``count`` watchers of ``url`` in this process; ``attached`` is put to once all
+    have their snapshot."""
     connector = aiohttp.TCPConnector(limit=0)
     timeout = aiohttp.ClientTimeout(total=300)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-        blockers = [await gateway_side.submit(session, base_url, BLOCKER) for _ in range(BLOCKERS)]
-        job_id = await gateway_side.submit(session, base_url, WATCHED)
         watch = Watch()
-        readies = [asyncio.Event() for _ in range(subscribers)]
-        url = f"{base_url}/jobs/{job_id}/events"
-        started = time.perf_counter()
+        readies = [asyncio.Event() for _ in range(count)]
         tasks = [asyncio.create_task(_subscriber(session, url, ready, watch)) for ready in readies]
         await asyncio.gather(*(ready.wait() for ready in readies))
-        attach_s = time.perf_counter() - started
-        for blocker in blockers:
-            await _cancel(session, base_url, blocker)
+        attached.put(True)
         await asyncio.gather(*tasks)
-        return watch, attach_s
+        return watch
 
 
-async def _cancel(session: aiohttp.ClientSession, base_url: str, job_id: str) -> Any:
-    async with session.post(f"{base_url}/jobs/{job_id}/cancel") as response:
-        return await response.json()
+def _watcher_process(url: str, count: int, attached: Any, results: Any) -> None:
+    watch = asyncio.run(_watchers(url, count, attached))
+    results.put((watch.counts, watch.delays))
+
+
+def _watch_one_job(base_url: str, subscribers: int) -> tuple[Watch, float]:
+    """Watchers spread over ``CLIENT_PROCESSES`` processes (as real clients are), so one
+    client process parsing every stream is not what the delay measures."""
+    blockers = [_submit(base_url, BLOCKER) for _ in range(BLOCKERS)]
+    job_id = _submit(base_url, WATCHED)
+    url = f"{base_url}/jobs/{job_id}/events"
+    context = multiprocessing.get_context("fork")
+    attached, results = context.Queue(), context.Queue()
+    processes = min(CLIENT_PROCESSES, subscribers)
+    shares = [subscribers // processes + (i < subscribers % processes) for i in range(processes)]
+    started = time.perf_counter()
+    workers = [
+        context.Process(target=_watcher_process, args=(url, share, attached, results))
+        for share in shares
+    ]
+    for worker in workers:
+        worker.start()
+    for _ in workers:
+        attached.get(timeout=120)
+    attach_s = time.perf_counter() - started
+    for blocker in blockers:
+        # 409 when a blocker already ended: nothing left to cancel.
+        requests.post(f"{base_url}/jobs/{blocker}/cancel", timeout=30)
+    watch = Watch()
+    for _ in workers:
+        counts, delays = results.get(timeout=300)
+        watch.counts += counts
+        watch.delays += delays
+    for worker in workers:
+        worker.join()
+    return watch, attach_s
+
+
+def _submit(base_url: str, inputs: dict[str, Any]) -> str:
+    body = {"workflowId": WORKFLOW, "inputs": inputs}
+    response = requests.post(f"{base_url}/jobs", json=body, timeout=30)
+    response.raise_for_status()
+    job_id: str = response.json()["jobId"]
+    return job_id
 
 
 def _measure(mode: Mode) -> None:
     env = {"COMFYUI_EMULATOR_STEP_MS": "20", "MAX_CONCURRENCY": "1"}
     with running_stack(env, mode) as stack:
-        lone, _ = asyncio.run(_watch_one_job(stack.base_url, 1))
-        watch, attach_s = asyncio.run(_watch_one_job(stack.base_url, SUBSCRIBERS))
+        lone, _ = _watch_one_job(stack.base_url, 1)
+        watch, attach_s = _watch_one_job(stack.base_url, SUBSCRIBERS)
     ended = sum(1 for count in watch.counts if count > 0)
     print(
         f"{mode.name:9s} {ended}/{len(watch.counts)} streams ended with the terminal event; "
