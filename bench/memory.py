@@ -47,11 +47,15 @@ def _rss_mb(pid: int) -> float:
     return 0.0
 
 
-def gateway_rss_mb(stack: GatewayStack) -> float:
-    """Summed RSS of the server, the workers and everything they spawned."""
-    roots = [stack.server_process, *stack.worker_processes]
-    pending = [process.pid for process in roots if process is not None]
-    total = 0.0
+def gateway_rss_mb(stack: GatewayStack) -> dict[str, float]:
+    """RSS of the server and of each worker, each with everything it spawned."""
+    roots = {"server": stack.server_process}
+    roots |= {f"worker-{i}": process for i, process in enumerate(stack.worker_processes)}
+    return {name: _tree_rss_mb(process.pid) for name, process in roots.items() if process}
+
+
+def _tree_rss_mb(root: int) -> float:
+    pending, total = [root], 0.0
     while pending:
         pid = pending.pop()
         try:
@@ -60,6 +64,10 @@ def gateway_rss_mb(stack: GatewayStack) -> float:
         except FileNotFoundError:  # exited meanwhile
             continue
     return total
+
+
+def _parts(rss: dict[str, float]) -> str:
+    return ", ".join(f"{name} {mb:.0f} MB" for name, mb in rss.items())
 
 
 async def _jobs(base_url: str, count: int) -> None:
@@ -78,12 +86,16 @@ def _measure(mode: Mode) -> None:
     env = {**ZERO_STEP_TIME, "MAX_CONCURRENCY": "4"}
     with running_stack(env, mode) as stack:
         asyncio.run(_jobs(stack.base_url, 4))
-        rest = gateway_rss_mb(stack)
+        rest_parts = gateway_rss_mb(stack)
         started = time.perf_counter()
         asyncio.run(_jobs(stack.base_url, JOBS))
         elapsed = time.perf_counter() - started
-        after = gateway_rss_mb(stack)
-    print(f"{mode.name:9s} {JOBS} jobs in {elapsed:.1f} s ({JOBS / elapsed:.1f} jobs/s)")
+        after_parts = gateway_rss_mb(stack)
+    rest, after = sum(rest_parts.values()), sum(after_parts.values())
+    print(
+        f"{mode.name:9s} {JOBS} jobs in {elapsed:.1f} s ({JOBS / elapsed:.1f} jobs/s); "
+        f"at rest {_parts(rest_parts)}; after {_parts(after_parts)}"
+    )
     record(
         Figure(
             "memory",
