@@ -5,13 +5,16 @@ of every prompt, as a real ComfyUI records them); the fraction is busy time over
 burst's span on the backend. With one prompt in flight ComfyUI idles while the gateway
 fetches and stores outputs and picks the next job; with two, the next prompt is
 already queued in ComfyUI. Target (issue 13): ≥ 99 % with ``MAX_CONCURRENCY=2``; the
-baseline is the same burst with ``MAX_CONCURRENCY=1`` in the same run.
+baseline is the same burst with ``MAX_CONCURRENCY=1`` in the same run. In RQ mode
+each worker process runs one job at a time, so the stack runs ``MAX_CONCURRENCY``
+workers on the one backend, as the README's Scaling section says to.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+from dataclasses import replace
 
 import aiohttp
 import requests
@@ -56,6 +59,8 @@ async def _burst(base_url: str) -> None:
 
 def _fraction(mode: Mode, concurrency: int) -> float:
     env = {"COMFYUI_EMULATOR_STEP_MS": str(STEP_MS), "MAX_CONCURRENCY": str(concurrency)}
+    if mode.workers:  # RQ: one job per worker process, so MAX_CONCURRENCY workers (README)
+        mode = replace(mode, workers=concurrency)
     with running_stack(env, mode) as stack:
         asyncio.run(_burst(stack.base_url))
         busy, span = _busy_percent(stack.comfyui_url)
