@@ -19,7 +19,7 @@ from pathlib import Path
 
 import requests
 
-from bench.common import heading
+from bench.common import Figure, heading, record
 from tests.scheduling_helpers import (
     CHECKPOINTS,
     busy_fraction,
@@ -65,7 +65,7 @@ def _submit_all(stack: GatewayStack) -> list[str]:
         return list(pool.map(one, range(JOBS)))
 
 
-def _run(affinity: bool) -> Run:
+def _run(affinity: bool, workers: int) -> Run:
     emulator_env = {
         "COMFYUI_EMULATOR_STEP_MS": str(STEP_MS),
         "COMFYUI_EMULATOR_LOAD_MS": str(LOAD_MS),
@@ -80,7 +80,7 @@ def _run(affinity: bool) -> Run:
         workdir = Path(folder)
         with emulators(workdir, 2, emulator_env) as backends:
             urls = [b.base_url for b in backends]
-            with gateway(workdir / "gw", urls, env) as stack:
+            with gateway(workdir / "gw", urls, env, workers=workers) as stack:
                 started = time.perf_counter()
                 ids = _submit_all(stack)
                 submitted = time.perf_counter() - started
@@ -103,21 +103,37 @@ def _line(name: str, run: Run) -> str:
     )
 
 
-def run() -> dict[str, float]:
+def run() -> None:
     heading(
         f"model affinity: {JOBS} jobs alternating 2 checkpoints on 2 backends, "
         f"load {LOAD_MS} ms, {STEPS} steps x {STEP_MS} ms, MAX_CONCURRENCY {CONCURRENCY}"
     )
-    off = _run(affinity=False)
-    print(_line("affinity off", off), flush=True)
-    on = _run(affinity=True)
-    print(_line("affinity on", on), flush=True)
-    ratio = on.total_s / off.total_s
-    print(f"total time on/off: {ratio:.2f}x  loads on/off: {on.loads}/{off.loads}", flush=True)
-    return {
-        "total_off_s": off.total_s,
-        "total_on_s": on.total_s,
-        "ratio": ratio,
-        "loads_off": off.loads,
-        "loads_on": on.loads,
-    }
+    for mode, workers in (("embedded", 0), ("rq", CONCURRENCY)):
+        off = _run(affinity=False, workers=workers)
+        print(_line(f"{mode} off", off), flush=True)
+        on = _run(affinity=True, workers=workers)
+        print(_line(f"{mode} on", on), flush=True)
+        ratio = on.total_s / off.total_s
+        print(f"{mode}: total time on/off {ratio:.2f}x, loads on/off {on.loads}/{off.loads}")
+        record(
+            Figure(
+                "affinity",
+                mode,
+                "total time, affinity on",
+                on.total_s,
+                "s",
+                off.total_s,
+                "affinity off",
+            )
+        )
+        record(
+            Figure(
+                "affinity",
+                mode,
+                "checkpoint loads, affinity on",
+                on.loads,
+                "loads",
+                off.loads,
+                "affinity off",
+            )
+        )

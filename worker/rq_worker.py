@@ -14,7 +14,7 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 from redis import Redis
@@ -53,10 +53,15 @@ def rq_job_timeout(settings: Settings) -> int:
 class AsyncSide:
     """The worker's asyncio loop in its own thread, and the resources living on it."""
 
-    def __init__(self, settings: Settings, backend_url: str) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        backend_url: str,
+        loop_factory: Callable[[], asyncio.AbstractEventLoop] = asyncio.new_event_loop,
+    ) -> None:
         self._settings = settings
         self._backend_url = backend_url
-        self._loop = asyncio.new_event_loop()
+        self._loop = loop_factory()
         self._thread = threading.Thread(target=self._loop.run_forever, name="jobs", daemon=True)
         self.backend: BackendWorker | None = None
         self._closers: list[Any] = []
@@ -176,9 +181,16 @@ class GatewayRQWorker(SimpleWorker):
         super().execute_job(job, queue)
 
 
-def run_rq_worker(settings: Settings, backend_url: str, *, burst: bool = False) -> None:
-    """Serve jobs from the priority queues on ``backend_url`` until SIGTERM/SIGINT."""
-    async_side = AsyncSide(settings, backend_url)
+def run_rq_worker(
+    settings: Settings,
+    backend_url: str,
+    *,
+    burst: bool = False,
+    loop_factory: Callable[[], asyncio.AbstractEventLoop] = asyncio.new_event_loop,
+) -> None:
+    """Serve jobs from the priority queues on ``backend_url`` until SIGTERM/SIGINT; the jobs
+    run on a loop from ``loop_factory`` (the CLI passes uvloop's)."""
+    async_side = AsyncSide(settings, backend_url, loop_factory)
     async_side.start()
     rq_task.install(async_side)
     try:

@@ -173,27 +173,10 @@ class JobSubmitter:
         catalogue = await self._catalogue.current() if self._catalogue is not None else None
         async with self._sessions() as session:
             workflow = await WorkflowRepository(session).get(request.workflow_id)
-            given = {**request.params, **request.inputs}
-            prepared = prepare_prompt(
-                workflow.workflow_json,
-                workflow.input_schema,
-                workflow.default_params,
-                given,
-                self._limits,
-            )
-            media = await self._resolve_media(session, workflow, given, owner)
-            if media.inputs:  # render again with the stored files' ComfyUI names
-                request = _with_media(request, media)
-                prepared = prepare_prompt(
-                    workflow.workflow_json,
-                    workflow.input_schema,
-                    workflow.default_params,
-                    {**request.params, **request.inputs},
-                    self._limits,
+            with child_span("job.prepare", {"workflow.id": workflow.id}):
+                request, prepared, media = await self._prepare(
+                    session, workflow, request, owner, catalogue
                 )
-            if catalogue is not None:
-                problems = check_rendered_choices(workflow.workflow_json, prepared.graph, catalogue)
-                problems.raise_if_any("Invalid inputs")
             key = self._cache_key(workflow.id, workflow.version, prepared, request)
             hit = await cache_store.lookup(session, key) if key else None
             request_id = request.idempotency_key()
@@ -243,6 +226,39 @@ class JobSubmitter:
             return AcceptedJob(job.id, "cache_hit", 0, outputs=views, http_status=200)
         await self._enqueue(entry_for_graph(job, prepared.graph))
         return AcceptedJob(job_id=job.id, status="queued", eta_seconds=0)
+
+    async def _prepare(
+        self,
+        session: AsyncSession,
+        workflow: Any,
+        request: JobRequest,
+        owner: str,
+        catalogue: Any,
+    ) -> tuple[JobRequest, PreparedPrompt, ResolvedMedia]:
+        """Validate and render; with media inputs, render again with the stored files'
+        ComfyUI names. Combo values are checked against the backends' catalogue."""
+        given = {**request.params, **request.inputs}
+        prepared = prepare_prompt(
+            workflow.workflow_json,
+            workflow.input_schema,
+            workflow.default_params,
+            given,
+            self._limits,
+        )
+        media = await self._resolve_media(session, workflow, given, owner)
+        if media.inputs:
+            request = _with_media(request, media)
+            prepared = prepare_prompt(
+                workflow.workflow_json,
+                workflow.input_schema,
+                workflow.default_params,
+                {**request.params, **request.inputs},
+                self._limits,
+            )
+        if catalogue is not None:
+            problems = check_rendered_choices(workflow.workflow_json, prepared.graph, catalogue)
+            problems.raise_if_any("Invalid inputs")
+        return request, prepared, media
 
     async def _resolve_media(
         self, session: AsyncSession, workflow: Any, given: dict[str, Any], owner: str

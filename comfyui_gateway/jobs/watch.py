@@ -11,49 +11,25 @@ state, flagged in ``message``, instead of being cut off.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from comfyui_gateway.eventbus import EventBus
+from comfyui_gateway.eventbus.subscription import Subscription
 from comfyui_gateway.events import EventType, JobEvent
-from comfyui_gateway.jobs import store
-from comfyui_gateway.jobs.views import state_event
+from comfyui_gateway.jobs.state_reads import JobStateReads
 
 DEFAULT_RECHECK_S = 5.0
 SHUTDOWN_MESSAGE = "Server shutting down: reconnect to keep following this job"
 
 
-class _Quiet:
-    """No event within ``recheck_s``."""
-
-
-class _Stopping:
-    """The server is shutting down."""
-
-
-async def _next_event(
-    iterator: AsyncIterator[JobEvent], shutdown: asyncio.Event | None, timeout_s: float
-) -> JobEvent | _Quiet | _Stopping:
-    """The next event, or why there is none; StopAsyncIteration when the bus closed."""
-    getter = asyncio.ensure_future(anext(iterator))
-    waiters: set[asyncio.Future[Any]] = {getter}
-    stopper = asyncio.ensure_future(shutdown.wait()) if shutdown is not None else None
-    if stopper is not None:
-        waiters.add(stopper)
-    try:
-        done, _ = await asyncio.wait(
-            waiters, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED
-        )
-    finally:
-        for waiter in waiters:
-            if not waiter.done():
-                waiter.cancel()
-    if getter in done:
-        return getter.result()
-    return _Stopping() if stopper is not None and stopper in done else _Quiet()
+async def _stop_on(shutdown: asyncio.Event, events: Subscription) -> None:
+    """End ``events``' iteration (after what it buffered) once the server shuts down."""
+    await shutdown.wait()
+    events.close()
 
 
 async def watch_job(
@@ -64,40 +40,72 @@ async def watch_job(
     *,
     recheck_s: float = DEFAULT_RECHECK_S,
     shutdown: asyncio.Event | None = None,
+    reads: JobStateReads | None = None,
 ) -> AsyncIterator[JobEvent]:
-    """Yield the job's events; the last one is always TERMINAL (or the job's end state)."""
+    """Yield the job's events; the last one is always TERMINAL (or the job's end state).
+
+    ``reads`` shares database reads between the watchers of a job (one per process);
+    without it this watcher reads alone.
+
+    Per event a watcher only wakes and reads its queue: no task or future is made per
+    event (one job watched by a thousand streams wakes a thousand of them each time),
+    the quiet-stream recheck is a timeout on the read, and shutdown is one waiter per
+    stream that closes the subscription.
+    """
+    reads = reads or JobStateReads(sessions)
     async with bus.subscribe(job_id) as events:
-        current = await _read(sessions, job_id, owner, EventType.SNAPSHOT)
+        subscribed = time.monotonic()
+        current = await reads.read(job_id, owner, EventType.SNAPSHOT, not_before=subscribed)
         yield current
         floor = current.progress
         if current.is_terminal:
             return
-        iterator = aiter(events)
-        while True:
-            try:
-                outcome = await _next_event(iterator, shutdown, recheck_s)
-            except StopAsyncIteration:
-                outcome = None
-            if isinstance(outcome, _Stopping):
-                state = await _read(sessions, job_id, owner, EventType.STATUS)
-                yield replace(state.with_progress_floor(floor), message=SHUTDOWN_MESSAGE)
-                return
-            if isinstance(outcome, _Quiet):
-                event = await _read(sessions, job_id, owner, EventType.STATUS)
-                if not event.is_terminal:
-                    continue
-            elif isinstance(outcome, JobEvent):
-                event = outcome
-            else:
-                event = await _read(sessions, job_id, owner, EventType.STATUS)
-                yield event.with_progress_floor(floor)
-                return
-            for item in conflate([event, *events.take_buffered()]):
+        stopper = asyncio.create_task(_stop_on(shutdown, events)) if shutdown is not None else None
+        try:
+            async for item in _live(reads, events, job_id, owner, recheck_s, shutdown):
                 item = item.with_progress_floor(floor)
                 floor = item.progress
                 yield item
                 if item.is_terminal:
                     return
+        finally:
+            if stopper is not None:
+                stopper.cancel()
+
+
+async def _live(
+    reads: JobStateReads,
+    events: Subscription,
+    job_id: str,
+    owner: str | None,
+    recheck_s: float,
+    shutdown: asyncio.Event | None,
+) -> AsyncIterator[JobEvent]:
+    """Live events (conflated per batch) until a terminal one, the database's terminal
+    state after a quiet spell, or the job's state when the bus closes or shuts down."""
+    iterator = aiter(events)
+    while True:
+        try:
+            async with asyncio.timeout(recheck_s):
+                event = await anext(iterator)
+        except TimeoutError:
+            event = await reads.read(
+                job_id, owner, EventType.STATUS, not_before=time.monotonic(), recheck=True
+            )
+            if event.is_terminal:
+                yield event
+                return
+            continue
+        except StopAsyncIteration:
+            state = await reads.read(job_id, owner, EventType.STATUS, not_before=time.monotonic())
+            if shutdown is not None and shutdown.is_set():
+                state = replace(state, message=SHUTDOWN_MESSAGE)
+            yield state
+            return
+        for item in conflate([event, *events.take_buffered()]):
+            yield item
+            if item.is_terminal:
+                return
 
 
 def conflate(events: list[JobEvent]) -> list[JobEvent]:
@@ -135,14 +143,3 @@ def _supersedes(newer: JobEvent, older: JobEvent) -> bool:
         and older.type is EventType.PROGRESS
         and newer.node == older.node
     )
-
-
-async def _read(
-    sessions: async_sessionmaker[AsyncSession],
-    job_id: str,
-    owner: str | None,
-    kind: EventType,
-) -> JobEvent:
-    async with sessions() as session:
-        job = await store.get_job(session, job_id, owner)
-        return await state_event(session, job, kind)

@@ -15,6 +15,7 @@ from comfyui_gateway.errors import ValidationError
 from comfyui_gateway.jobs import store
 from comfyui_gateway.jobs.cancellation import JobCanceller
 from comfyui_gateway.jobs.deletion import JobDeleter
+from comfyui_gateway.jobs.state_reads import JobStateReads
 from comfyui_gateway.jobs.submission import AcceptedJob, JobRequest, JobSubmitter
 from comfyui_gateway.jobs.waiting import Preference, parse_prefer, wait_until_finished
 from comfyui_gateway.jobs.watch import watch_job
@@ -23,7 +24,7 @@ from comfyui_gateway.v1 import jobs_pb2, jobs_pb2_grpc
 from server.call_scope import REQUEST_ID_KEY, current_caller, reply_with_status
 from server.convert import datetime_from, dict_from, timestamp_from
 from server.deps import ServerDeps
-from server.services.job_messages import event_message, job_message, output_from_view
+from server.services.job_messages import EventMessages, job_message, output_from_view
 from server.services.sync_answer import finished_answer
 
 CANCEL_MESSAGE = "Cancellation requested"
@@ -61,6 +62,8 @@ class JobService(jobs_pb2_grpc.JobServiceServicer):
         self._submitter = submitter
         self._canceller = canceller
         self._deleter = deleter
+        self._event_messages = EventMessages()
+        self._state_reads = JobStateReads(deps.sessions)
 
     async def CreateJob(
         self, request: jobs_pb2.CreateJobRequest, context: Any
@@ -189,8 +192,9 @@ class JobService(jobs_pb2_grpc.JobServiceServicer):
             request.job_id,
             owner,
             shutdown=self._deps.shutdown,
+            reads=self._state_reads,
         ):
-            yield event_message(event)
+            yield self._event_messages.message(event)
 
 
 def _preference(context: Any) -> Preference:
