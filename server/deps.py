@@ -15,6 +15,7 @@ from comfyui_gateway.jobqueue.base import JobQueue
 from comfyui_gateway.media.fetch import MediaFetcher
 from comfyui_gateway.metrics import Counters, MemoryCounters
 from comfyui_gateway.storage import Storage
+from comfyui_gateway.workflows.recent import RecentWorkflows
 
 
 @dataclass
@@ -34,3 +35,5 @@ class ServerDeps:
     """Set when the server begins to stop: progress streams end with the job's state."""
     media_fetcher: MediaFetcher | None = None
     """Fetches media inputs (URLs, S3); owned and closed by the composition root."""
+    recent_workflows: RecentWorkflows = field(default_factory=RecentWorkflows)
+    """Workflow rows submissions reuse briefly; admin changes here drop them at once."""

@@ -38,7 +38,6 @@ from comfyui_gateway.cache.keys import cache_key, canonical_json, checkpoint_nam
 from comfyui_gateway.db.models.job import Job
 from comfyui_gateway.db.models.job_log import JobLog
 from comfyui_gateway.db.models.job_output import JobOutput
-from comfyui_gateway.db.queries.workflows import WorkflowRepository
 from comfyui_gateway.db.translate import translate_db_errors
 from comfyui_gateway.db.types import utcnow
 from comfyui_gateway.errors import Conflict, ValidationError
@@ -59,6 +58,7 @@ from comfyui_gateway.webhooks.policy import check_callback_reachable
 from comfyui_gateway.workflows.choices import CatalogueSource, check_rendered_choices
 from comfyui_gateway.workflows.inputs import InputLimits
 from comfyui_gateway.workflows.prepare import PreparedPrompt, prepare_prompt
+from comfyui_gateway.workflows.recent import RecentWorkflows
 from comfyui_gateway.workflows.schema import effective_fields, parse_input_schema
 
 log = logging.getLogger("comfyui_gateway.jobs")
@@ -149,7 +149,9 @@ class JobSubmitter:
         options: SubmissionOptions | None = None,
         catalogue: CatalogueSource | None = None,
         media: MediaResolver | None = None,
+        workflows: RecentWorkflows | None = None,
     ) -> None:
+        self._workflows = workflows or RecentWorkflows(ttl_s=0)
         self._catalogue = catalogue
         self._media = media
         self._sessions = sessions
@@ -172,7 +174,7 @@ class JobSubmitter:
             )
         catalogue = await self._catalogue.current() if self._catalogue is not None else None
         async with self._sessions() as session:
-            workflow = await WorkflowRepository(session).get(request.workflow_id)
+            workflow = await self._workflows.get(session, request.workflow_id)
             with child_span("job.prepare", {"workflow.id": workflow.id}):
                 request, prepared, media = await self._prepare(
                     session, workflow, request, owner, catalogue
@@ -180,7 +182,9 @@ class JobSubmitter:
             key = self._cache_key(workflow.id, workflow.version, prepared, request)
             hit = await cache_store.lookup(session, key) if key else None
             request_id = request.idempotency_key()
-            if request_id is not None:
+            # An implicit (edge) key repeats only when Envoy retried: no query for it;
+            # its key row's INSERT conflicts instead and the replay below follows.
+            if request_id is not None and _request_id(request.metadata) is not None:
                 original = await idempotency.original_job(session, owner, request_id)
                 if original is not None:
                     return await _replay(session, original)

@@ -18,6 +18,7 @@ from comfyui_gateway.db.queries.workflows import UPDATABLE_FIELDS, WorkflowRepos
 from comfyui_gateway.errors import GatewayError, ValidationError
 from comfyui_gateway.workflows.catalogue import NodeCatalogue
 from comfyui_gateway.workflows.definition import WorkflowDefinition, validate_definition
+from comfyui_gateway.workflows.recent import RecentWorkflows
 
 T = TypeVar("T")
 
@@ -35,8 +36,11 @@ class WorkflowAdmin:
         wf = await admin.create(definition, actor="key:ops", catalogue=catalogue)
     """
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], recent: RecentWorkflows | None = None
+    ) -> None:
         self._sessions = sessions
+        self._recent = recent
 
     async def create(
         self,
@@ -126,3 +130,6 @@ class WorkflowAdmin:
                         session, actor, action, target[:255], OUTCOME_FAILURE, failure
                     )
             raise
+        finally:
+            if self._recent is not None:  # after the commit: the next read sees the change
+                self._recent.forget(target)

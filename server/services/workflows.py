@@ -60,7 +60,7 @@ def require_admin() -> str:
 class WorkflowService(workflows_pb2_grpc.WorkflowServiceServicer):
     def __init__(self, deps: ServerDeps) -> None:
         self._deps = deps
-        self._admin = WorkflowAdmin(deps.sessions)
+        self._admin = WorkflowAdmin(deps.sessions, recent=deps.recent_workflows)
 
     async def ListWorkflows(
         self, request: workflows_pb2.ListWorkflowsRequest, context: Any

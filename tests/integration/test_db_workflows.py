@@ -13,6 +13,7 @@ from comfyui_gateway.db.models import Workflow
 from comfyui_gateway.errors import Conflict, ValidationError, WorkflowNotFound
 from comfyui_gateway.workflows import WorkflowDefinition, load_bundled, validate_definition
 from comfyui_gateway.workflows.admin import WorkflowAdmin
+from comfyui_gateway.workflows.recent import RecentWorkflows
 
 pytest_plugins = ["tests.db_fixtures"]
 
@@ -207,3 +208,31 @@ async def test_bundled_workflows_register_and_round_trip(sessions: Sessions) -> 
         checked = validate_definition(definition)
         assert stored[definition.id].workflow_json == checked.workflow_json
         assert stored[definition.id].input_schema == checked.input_schema
+
+
+async def test_recent_workflows_reuse_within_ttl_and_forget_on_admin_change(
+    sessions: Sessions,
+) -> None:
+    """Submissions reuse a row briefly; a change through the admin is seen at once, a
+    change behind its back (another replica, the CLI) once the TTL has passed."""
+    now = [0.0]
+    recent = RecentWorkflows(ttl_s=1.0, clock=lambda: now[0])
+    admin = WorkflowAdmin(sessions, recent=recent)
+    with pytest.raises(WorkflowNotFound):
+        async with sessions() as session:
+            await recent.get(session, "r")
+    await _create(sessions, "r", name="first")  # a miss was not remembered
+    async with sessions() as session:
+        assert (await recent.get(session, "r")).name == "first"
+    await admin.update("r", {"name": "second"}, actor="key:ops")
+    async with sessions() as session:
+        assert (await recent.get(session, "r")).name == "second"
+    await WorkflowAdmin(sessions).update("r", {"name": "third"}, actor="key:cli")
+    async with sessions() as session:
+        assert (await recent.get(session, "r")).name == "second"
+        now[0] = 1.0
+        assert (await recent.get(session, "r")).name == "third"
+    await admin.delete("r", actor="key:ops")
+    with pytest.raises(WorkflowNotFound):
+        async with sessions() as session:
+            await recent.get(session, "r")
