@@ -54,6 +54,7 @@ def _shared_deps(
         Redis.from_url(settings.REDIS_URL),
         job_timeout_s=rq_job_timeout(settings),
         namespace=settings.REDIS_NAMESPACE,
+        async_redis=redis,
     )
     return (
         RedisBackendReports(redis, settings.REDIS_NAMESPACE),

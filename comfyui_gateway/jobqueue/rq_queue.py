@@ -5,7 +5,10 @@ re-enqueued by id. Beside the RQ lists, a hash holds each waiting job's entry
 (owner, models, queued_at) for the scheduler; workers choose with it and claim the
 chosen id by ``LREM`` in one script, so of several workers exactly one wins a job
 (see ``worker/rq_worker.py``). Enqueuing publishes on a wake-up channel that idle
-workers block on. RQ's client is synchronous; the async methods run in a thread.
+workers block on. RQ's client is synchronous; the async methods run in a thread,
+except ``enqueue`` given an asyncio client: RQ then only writes its commands into a
+pipeline that is never sent (no I/O), and they go to Redis, unchanged and in one MULTI,
+through the asyncio client, with no thread hop on the submission path.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ import asyncio
 from dataclasses import dataclass, field
 
 from redis import Redis
+from redis.asyncio import Redis as AsyncRedis
+from redis.client import Pipeline
 from rq import Queue
 
 from comfyui_gateway.backends import BackendReport
@@ -82,9 +87,15 @@ class RQJobQueue:
     """Job ids in RQ queues ``cgw-high``, ``cgw-normal``, ``cgw-low``."""
 
     def __init__(
-        self, redis: Redis, *, job_timeout_s: int, namespace: str = DEFAULT_NAMESPACE
+        self,
+        redis: Redis,
+        *,
+        job_timeout_s: int,
+        namespace: str = DEFAULT_NAMESPACE,
+        async_redis: AsyncRedis | None = None,
     ) -> None:
         self._redis = redis
+        self._async_redis = async_redis
         self._job_timeout_s = job_timeout_s
         self._namespace = namespace
         self._queues = {
@@ -112,23 +123,39 @@ class RQJobQueue:
         return self._wake
 
     async def enqueue(self, entry: QueueEntry) -> None:
-        await asyncio.to_thread(self.enqueue_sync, entry)
+        if self._async_redis is None:
+            await asyncio.to_thread(self.enqueue_sync, entry)
+            return
+        queue = self._queues[entry.priority]
+        if queue.redis_server_version is None:  # RQ asks once per queue; ask it off-loop
+            await asyncio.to_thread(queue.get_redis_server_version)
+        with self._redis.pipeline() as recorder:
+            self._write_enqueue(recorder, entry)
+            commands = list(recorder.command_stack)
+        async with self._async_redis.pipeline(transaction=True) as pipe:
+            for args, options in commands:
+                pipe.execute_command(*args, **options)
+            await pipe.execute()
 
     def enqueue_sync(self, entry: QueueEntry) -> None:
         """Facts, RQ job and wake-up in one MULTI: a worker that sees the id finds them."""
         with self._redis.pipeline() as pipe:
-            self._queues[entry.priority].enqueue_call(  # RQ opens the MULTI itself
-                TASK,
-                args=(entry.job_id,),
-                job_id=entry.job_id,
-                timeout=self._job_timeout_s,
-                result_ttl=0,
-                failure_ttl=24 * 3600,
-                pipeline=pipe,
-            )
-            pipe.hset(self._entries, entry.job_id, entry.to_json())
-            pipe.publish(self._wake, entry.job_id)
+            self._write_enqueue(pipe, entry)
             pipe.execute()
+
+    def _write_enqueue(self, pipe: Pipeline, entry: QueueEntry) -> None:
+        """Queue the enqueue's commands on ``pipe`` (RQ opens the MULTI itself)."""
+        self._queues[entry.priority].enqueue_call(
+            TASK,
+            args=(entry.job_id,),
+            job_id=entry.job_id,
+            timeout=self._job_timeout_s,
+            result_ttl=0,
+            failure_ttl=24 * 3600,
+            pipeline=pipe,
+        )
+        pipe.hset(self._entries, entry.job_id, entry.to_json())
+        pipe.publish(self._wake, entry.job_id)
 
     def put_back_sync(self, entry: QueueEntry, job: object) -> None:
         """A claimed job its worker cannot run (backend down): first in line again."""

@@ -5,10 +5,11 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 from redis import Redis
+from redis.asyncio import Redis as AsyncRedis
 from rq import Worker
 
 from comfyui_gateway.backends import BackendReport
@@ -26,12 +27,18 @@ from comfyui_gateway.scheduling import QueueEntry, Residency, SchedulerConfig
 from worker.rq_dispatch import Dispatcher
 
 
-@pytest.fixture
-def rq_queue() -> Iterator[RQJobQueue]:
-    redis = Redis.from_url("redis://127.0.0.1:6379/0")
+@pytest.fixture(params=["thread", "asyncio"])
+async def rq_queue(request: pytest.FixtureRequest) -> AsyncIterator[RQJobQueue]:
+    """Both enqueue paths: the sync client in a thread (workers) and the asyncio client
+    (the API process); RQ workers must read the same job hashes either way."""
+    url = "redis://127.0.0.1:6379/0"
+    redis = Redis.from_url(url)
+    async_redis = AsyncRedis.from_url(url) if request.param == "asyncio" else None
     namespace = f"test-{uuid.uuid4().hex[:8]}"
-    queue = RQJobQueue(redis, job_timeout_s=60, namespace=namespace)
+    queue = RQJobQueue(redis, job_timeout_s=60, namespace=namespace, async_redis=async_redis)
     yield queue
+    if async_redis is not None:
+        await async_redis.aclose()
     for rq in queue.queues:
         rq.empty()  # type: ignore[no-untyped-call]
         rq.delete(delete_jobs=True)
