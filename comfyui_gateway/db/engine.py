@@ -14,9 +14,10 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
-from sqlalchemy.pool import StaticPool
+from sqlalchemy.pool import PoolResetState, StaticPool
 
 from comfyui_gateway.db.urls import DatabaseTarget, parse_database_url
 
@@ -50,13 +51,16 @@ def create_engine(database_url: str, *, echo: bool = False) -> AsyncEngine:
     target = parse_database_url(database_url)
     if target.is_sqlite:
         return _sqlite_engine(target, echo=echo)
-    return _create_async_engine(
+    engine = _create_async_engine(
         target.async_url,
         pool_pre_ping=True,
         pool_size=POOL_SIZE,
         max_overflow=MAX_OVERFLOW,
+        pool_reset_on_return=None,
         echo=echo,
     )
+    _reset_only_open_transactions(engine.sync_engine)
+    return engine
 
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
@@ -65,7 +69,7 @@ def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSessi
 
 
 def _sqlite_engine(target: DatabaseTarget, *, echo: bool) -> AsyncEngine:
-    kwargs: dict[str, Any] = {"echo": echo}
+    kwargs: dict[str, Any] = {"echo": echo, "pool_reset_on_return": None}
     if target.sqlite_path is None:
         # One shared connection, or every pooled connection would see its own empty DB.
         kwargs["poolclass"] = StaticPool
@@ -74,7 +78,41 @@ def _sqlite_engine(target: DatabaseTarget, *, echo: bool) -> AsyncEngine:
         kwargs |= {"pool_size": POOL_SIZE, "max_overflow": MAX_OVERFLOW}
     engine = _create_async_engine(target.async_url, **kwargs)
     event.listen(engine.sync_engine, "connect", apply_sqlite_pragmas)
+    _reset_only_open_transactions(engine.sync_engine)
     return engine
+
+
+def _reset_only_open_transactions(engine: Engine) -> None:
+    """Roll back a returned connection only if a transaction is still open.
+
+    SQLAlchemy's default reset rolls back every connection handed back to the pool
+    unless the session already rolled back, so each committed session paid one more
+    round trip (a thread hop with aiosqlite, a network one with PostgreSQL) for a
+    ROLLBACK that had nothing to undo. The drivers know their transaction state
+    without I/O; anything left open is still rolled back before the next checkout.
+    """
+    event.listen(engine, "reset", _rollback_if_open)
+
+
+def _rollback_if_open(dbapi_connection: Any, record: Any, state: PoolResetState) -> None:
+    if not state.asyncio_safe or state.transaction_was_reset:
+        return  # a connection being discarded, or one whose transaction already ended
+    if not transaction_open(record.driver_connection):
+        return
+    dbapi_connection.rollback()
+
+
+def transaction_open(driver_connection: Any) -> bool:
+    """Whether the aiosqlite / psycopg connection is inside a transaction; True when
+    the driver cannot tell, so an unknown driver is always rolled back."""
+    in_transaction = getattr(driver_connection, "in_transaction", None)  # aiosqlite
+    if isinstance(in_transaction, bool):
+        return in_transaction
+    info = getattr(driver_connection, "info", None)  # psycopg: libpq's own state
+    status = getattr(info, "transaction_status", None)
+    if status is not None:
+        return int(status) != 0  # pq.TransactionStatus.IDLE
+    return True
 
 
 def apply_sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:

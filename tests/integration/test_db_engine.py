@@ -7,12 +7,14 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, text, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from comfyui_gateway.db import create_engine, parse_database_url
+from comfyui_gateway.db.engine import transaction_open
 from comfyui_gateway.db.models import (
+    AuditEntry,
     CacheEntry,
     IdempotencyKey,
     Job,
@@ -231,3 +233,28 @@ async def test_foreign_keys_are_enforced(sessions: async_sessionmaker[AsyncSessi
 async def test_engine_fixture_dialects(engine: AsyncEngine) -> None:
     assert engine.dialect.name in ("sqlite", "postgresql")
     assert engine.dialect.driver in ("aiosqlite", "psycopg")
+
+
+async def test_a_connection_returned_inside_a_transaction_is_rolled_back(
+    engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """The pool skips the ROLLBACK only for connections with no open transaction
+    (``transaction_open``); one handed back mid-transaction is still reset."""
+    write = (
+        "INSERT INTO audit_log (timestamp, actor, action, target, outcome) "
+        "VALUES ('2026-01-01 00:00:00', 'leak-test', 'a', 't', 'o')"
+    )
+    async with engine.connect() as conn:
+        fairy = await conn.get_raw_connection()
+        await fairy.driver_connection.execute(write)  # type: ignore[union-attr]
+        assert transaction_open(fairy.driver_connection)
+    async with sessions() as session:
+        count = await session.scalar(
+            select(func.count()).select_from(AuditEntry).where(AuditEntry.actor == "leak-test")
+        )
+        session.add(AuditEntry(actor="after", action="a", target="t", outcome="o"))
+        await session.commit()  # the lock of the abandoned write is gone too (SQLite)
+    assert count == 0
+    async with engine.connect() as conn:
+        fairy = await conn.get_raw_connection()
+        assert not transaction_open(fairy.driver_connection)
