@@ -46,3 +46,13 @@ def counters_key(namespace: str = DEFAULT_NAMESPACE) -> str:
     """Hash: metric series (name plus labels) -> count, for figures that exist only as
     events (rate-limit rejections, auth failures); every replica adds to and reads it."""
     return f"{namespace}:counters"
+
+
+def quota_active_key(caller_digest: str, namespace: str = DEFAULT_NAMESPACE) -> str:
+    """Sorted set: one caller's active job ids (queued or running), scored by admission ms."""
+    return f"{namespace}:quota:active:{caller_digest}"
+
+
+def quota_daily_key(caller_digest: str, namespace: str = DEFAULT_NAMESPACE) -> str:
+    """Sorted set: one caller's job ids admitted in the last 24 h, scored by admission ms."""
+    return f"{namespace}:quota:daily:{caller_digest}"

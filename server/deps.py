@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from comfyui_gateway.admission.setup import JobAdmission
 from comfyui_gateway.backends import BackendReports
 from comfyui_gateway.config import Settings
 from comfyui_gateway.eventbus import EventBus
@@ -34,3 +35,5 @@ class ServerDeps:
     """Set when the server begins to stop: progress streams end with the job's state."""
     media_fetcher: MediaFetcher | None = None
     """Fetches media inputs (URLs, S3); owned and closed by the composition root."""
+    job_admission: JobAdmission | None = None
+    """Quotas, queue back-pressure and ETAs of creates; None: no limits, ETAs 0."""

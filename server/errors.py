@@ -12,7 +12,7 @@ import json
 
 import grpc
 
-from comfyui_gateway.errors import GatewayError, RateLimited
+from comfyui_gateway.errors import GatewayError, RateLimited, Refusal
 from server.call_scope import ERROR_BODY_KEY, HTTP_STATUS_KEY, REQUEST_ID_KEY, CallScope
 
 
@@ -48,8 +48,10 @@ def error_trailers(error: GatewayError, scope: CallScope | None) -> tuple[tuple[
         (ERROR_BODY_KEY, body),
         (HTTP_STATUS_KEY, str(error.spec.http_status)),
     ]
-    if isinstance(error, RateLimited):
+    if isinstance(error, RateLimited | Refusal):
         pairs.append(("retry-after", str(error.retry_after_s)))
+    if isinstance(error, Refusal):
+        pairs.extend(error.headers.items())
     if scope is not None:
         pairs.append((REQUEST_ID_KEY, scope.correlation_id))
         pairs.extend(scope.headers.items())

@@ -47,6 +47,7 @@ def build_services(deps: ServerDeps) -> Services:
                 ),
                 catalogue=CatalogueSource(deps.backend_reports, settings.comfyui_urls),
                 media=resolver,
+                admission=deps.job_admission,
             ),
             JobCanceller(deps.sessions, deps.queue, deps.bus),
             JobDeleter(deps.sessions, deps.storage),

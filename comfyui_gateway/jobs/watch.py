@@ -6,6 +6,9 @@ monotonic). While the stream is quiet the database is re-read every
 ``recheck_s``, so a terminal event missed during a Redis outage still ends the stream.
 When the server shuts down (``shutdown`` set) the stream ends with the job's current
 state, flagged in ``message``, instead of being cut off.
+
+While the job waits, the database is re-read every ``QUEUED_RECHECK_S`` and a
+``status`` event is sent whenever its queue position or ETA (``etas``) changed.
 """
 
 from __future__ import annotations
@@ -17,12 +20,14 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from comfyui_gateway.eta.service import EtaService
 from comfyui_gateway.eventbus import EventBus
 from comfyui_gateway.events import EventType, JobEvent
 from comfyui_gateway.jobs import store
 from comfyui_gateway.jobs.views import state_event
 
 DEFAULT_RECHECK_S = 5.0
+QUEUED_RECHECK_S = 1.0
 SHUTDOWN_MESSAGE = "Server shutting down: reconnect to keep following this job"
 
 
@@ -64,27 +69,35 @@ async def watch_job(
     *,
     recheck_s: float = DEFAULT_RECHECK_S,
     shutdown: asyncio.Event | None = None,
+    etas: EtaService | None = None,
 ) -> AsyncIterator[JobEvent]:
     """Yield the job's events; the last one is always TERMINAL (or the job's end state)."""
     async with bus.subscribe(job_id) as events:
-        current = await _read(sessions, job_id, owner, EventType.SNAPSHOT)
+        current = await _read(sessions, job_id, owner, EventType.SNAPSHOT, etas)
         yield current
         floor = current.progress
         if current.is_terminal:
             return
         iterator = aiter(events)
+        shown = _place(current)
         while True:
+            wait_s = min(recheck_s, QUEUED_RECHECK_S) if shown[0] else recheck_s
             try:
-                outcome = await _next_event(iterator, shutdown, recheck_s)
+                outcome = await _next_event(iterator, shutdown, wait_s)
             except StopAsyncIteration:
                 outcome = None
             if isinstance(outcome, _Stopping):
-                state = await _read(sessions, job_id, owner, EventType.STATUS)
+                state = await _read(sessions, job_id, owner, EventType.STATUS, etas)
                 yield replace(state.with_progress_floor(floor), message=SHUTDOWN_MESSAGE)
                 return
             if isinstance(outcome, _Quiet):
-                event = await _read(sessions, job_id, owner, EventType.STATUS)
+                event = await _read(sessions, job_id, owner, EventType.STATUS, etas)
                 if not event.is_terminal:
+                    if event.queue_position and _place(event) != shown:
+                        shown = _place(event)
+                        yield event.with_progress_floor(floor)
+                    elif not event.queue_position:
+                        shown = (0, 0)
                     continue
             elif isinstance(outcome, JobEvent):
                 event = outcome
@@ -95,6 +108,8 @@ async def watch_job(
             for item in conflate([event, *events.take_buffered()]):
                 item = item.with_progress_floor(floor)
                 floor = item.progress
+                if item.status != "queued":
+                    shown = (0, 0)
                 yield item
                 if item.is_terminal:
                     return
@@ -137,12 +152,18 @@ def _supersedes(newer: JobEvent, older: JobEvent) -> bool:
     )
 
 
+def _place(event: JobEvent) -> tuple[int, int]:
+    """What a waiting job's watcher was last told: (queue position, ETA)."""
+    return event.queue_position, event.eta_seconds
+
+
 async def _read(
     sessions: async_sessionmaker[AsyncSession],
     job_id: str,
     owner: str | None,
     kind: EventType,
+    etas: EtaService | None = None,
 ) -> JobEvent:
     async with sessions() as session:
         job = await store.get_job(session, job_id, owner)
-        return await state_event(session, job, kind)
+        return await state_event(session, job, kind, etas)

@@ -1,0 +1,225 @@
+"""A job's queue position and ETA, read from the database and the backend reports.
+
+Position counts the queued jobs that run before it: every queued job of a higher
+priority, and within its own priority the owner-fair order — round-robin by owner,
+each round in queue order. A job that is its owner's k-th queued job of that priority
+runs in round k, so jobs ahead of it are those with a smaller round, or the same
+round and an earlier ``created_at``. (Without fair share this only reorders jobs of
+different owners; the count ahead of an owner's own jobs is the same.) New arrivals
+of other owners can join earlier rounds, so a position may grow: every reading says
+what holds if nobody else submits.
+
+``etaSeconds`` is the time until the job *finishes*: its start from ``forecast``
+over the slots (reachable backends x ``MAX_CONCURRENCY``; the configured backends
+when none reports) plus its own estimated execution. A running job's ETA is its
+estimate minus the time it has run; a finished job's is 0. Samples and slots are
+cached ``cache_s`` so a burst of creates costs one query each, not three.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from comfyui_gateway.backends import BackendReports
+from comfyui_gateway.db.models.job import Job
+from comfyui_gateway.db.types import utcnow
+from comfyui_gateway.eta.estimator import ExecutionEstimator
+from comfyui_gateway.eta.forecast import forecast
+from comfyui_gateway.eta.samples import drain_rate, recent_samples
+from comfyui_gateway.eta.work import work_units
+from comfyui_gateway.jobs.priority import JobPriority
+from comfyui_gateway.jobs.status import JobStatus
+
+PRIORITY_RANK = {JobPriority.HIGH: 0, JobPriority.NORMAL: 1, JobPriority.LOW: 2}
+MAX_AHEAD_ROWS = 2000
+"""Queued jobs read per estimate; beyond them, each further job counts as the mean."""
+DEFAULT_CACHE_S = 5.0
+QUEUE_CACHE_S = 1.0
+"""How long watchers share one reading of the queue (a create reads it fresh)."""
+
+
+@dataclass(frozen=True)
+class JobEta:
+    """``position``: 1-based among queued jobs (0 when not queued); ``eta_seconds``:
+    whole seconds until the job should finish (0 once it has)."""
+
+    position: int = 0
+    eta_seconds: int = 0
+
+
+@dataclass(frozen=True)
+class _Running:
+    workflow_id: str
+    inputs: dict[str, Any]
+    started_at: datetime | None
+
+
+@dataclass(frozen=True)
+class _Queued:
+    id: str
+    owner: str
+    priority: JobPriority
+    created_at: datetime
+    workflow_id: str
+    inputs: dict[str, Any]
+
+
+class EtaService:
+    """See the module docstring::
+
+    etas = EtaService(sessions, reports, backends=["http://gpu1:8188"], concurrency=1)
+    async with sessions() as session:
+        eta = await etas.for_job(session, job)   # JobEta(position=3, eta_seconds=41)
+    """
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        reports: BackendReports | None,
+        backends: Sequence[str],
+        concurrency: int,
+        *,
+        cache_s: float = DEFAULT_CACHE_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._sessions = sessions
+        self._reports = reports
+        self._configured = max(1, len(backends))
+        self._concurrency = max(1, concurrency)
+        self._cache_s = cache_s
+        self._clock = clock
+        self._estimator: tuple[float, ExecutionEstimator] | None = None
+        self._slots: tuple[float, int] | None = None
+        self._drain: tuple[float, float] | None = None
+        self._queue: tuple[float, tuple[list[_Queued], int, list[_Running]]] | None = None
+
+    async def for_job(self, session: AsyncSession, job: Job, *, fresh: bool = False) -> JobEta:
+        """The job's position and ETA; ``fresh`` reads the queue now instead of sharing
+        the last second's reading (a create must see the jobs submitted just before)."""
+        estimator = await self._current_estimator(session)
+        own = estimator.seconds(job.workflow_id, work_units(job.inputs))
+        if job.status.is_terminal:
+            return JobEta()
+        if job.status is JobStatus.RUNNING:
+            ran = (utcnow() - job.started_at).total_seconds() if job.started_at else 0.0
+            return JobEta(0, _whole(own - ran))
+        queued, extra, running = await self._queue_state(session, fresh)
+        ahead = fair_share_ahead(queued, job)
+        ahead_s = [estimator.seconds(q.workflow_id, work_units(q.inputs)) for q in ahead]
+        if extra:
+            ahead_s += [sum(ahead_s) / len(ahead_s) if ahead_s else own] * extra
+        now = utcnow()
+        remaining = [
+            estimator.seconds(r.workflow_id, work_units(r.inputs))
+            - ((now - r.started_at).total_seconds() if r.started_at else 0.0)
+            for r in running
+        ]
+        _, finish = forecast(remaining, ahead_s, own, await self._slot_count())
+        return JobEta(len(ahead_s) + 1, _whole(finish))
+
+    async def finish_seconds(self, job_id: str) -> float | None:
+        """Seconds until ``job_id`` should finish (None if it is unknown)."""
+        async with self._sessions() as session:
+            job = await session.get(Job, job_id)
+            if job is None:
+                return None
+            return float((await self.for_job(session, job)).eta_seconds)
+
+    async def drain_per_second(self) -> float:
+        """Jobs finished per second recently (cached): how fast the queue empties."""
+        now = self._clock()
+        if self._drain is None or now - self._drain[0] > self._cache_s:
+            async with self._sessions() as session:
+                self._drain = (now, await drain_rate(session))
+        return self._drain[1]
+
+    async def service_rate(self) -> float:
+        """Jobs per second the slots can finish, from measured execution times."""
+        async with self._sessions() as session:
+            estimator = await self._current_estimator(session)
+        mean_s = estimator.typical_seconds()
+        return await self._slot_count() / mean_s if mean_s > 0 else 0.0
+
+    async def _current_estimator(self, session: AsyncSession) -> ExecutionEstimator:
+        now = self._clock()
+        if self._estimator is None or now - self._estimator[0] > self._cache_s:
+            self._estimator = (now, ExecutionEstimator(await recent_samples(session)))
+        return self._estimator[1]
+
+    async def _slot_count(self) -> int:
+        now = self._clock()
+        if self._slots is None or now - self._slots[0] > self._cache_s:
+            reachable = 0
+            if self._reports is not None:
+                reports = (await self._reports.latest()).values()
+                reachable = sum(1 for r in reports if r.reachable and r.is_fresh())
+            self._slots = (now, (reachable or self._configured) * self._concurrency)
+        return self._slots[1]
+
+    async def _queue_state(
+        self, session: AsyncSession, fresh: bool
+    ) -> tuple[list[_Queued], int, list[_Running]]:
+        now = self._clock()
+        if fresh or self._queue is None or now - self._queue[0] > QUEUE_CACHE_S:
+            self._queue = (now, await _read_queue(session))
+        return self._queue[1]
+
+
+async def _read_queue(session: AsyncSession) -> tuple[list[_Queued], int, list[_Running]]:
+    """Queued jobs oldest first (at most MAX_AHEAD_ROWS, and how many more), and running."""
+    where = [Job.status == JobStatus.QUEUED]
+    rows = await session.execute(
+        select(Job.id, Job.owner, Job.priority, Job.created_at, Job.workflow_id, Job.inputs)
+        .where(*where)
+        .order_by(Job.created_at, Job.id)
+        .limit(MAX_AHEAD_ROWS)
+    )
+    queued = [_Queued(*row) for row in rows.all()]
+    extra = 0
+    if len(queued) == MAX_AHEAD_ROWS:
+        total = await session.scalar(select(func.count(Job.id)).where(*where))
+        extra = max(0, int(total or 0) - MAX_AHEAD_ROWS)
+    running = await session.execute(
+        select(Job.workflow_id, Job.inputs, Job.started_at).where(Job.status == JobStatus.RUNNING)
+    )
+    return queued, extra, [_Running(*row) for row in running.all()]
+
+
+def fair_share_ahead(queued: Sequence[_Queued], job: Job) -> list[_Queued]:
+    """Of ``queued`` (oldest first, any priority), those that run before ``job``: higher
+    priorities, then the owner-fair order of its own (see the module docstring)."""
+    rank = PRIORITY_RANK[job.priority]
+    queued = [q for q in queued if q.id != job.id and PRIORITY_RANK[q.priority] <= rank]
+    rounds: Counter[tuple[str, JobPriority]] = Counter()
+    ranked: list[tuple[int, _Queued]] = []
+    own_round = 1
+    for item in sorted([*queued, _as_queued(job)], key=lambda q: (q.created_at, q.id)):
+        rounds[(item.owner, item.priority)] += 1
+        if item.id == job.id:
+            own_round = rounds[(item.owner, item.priority)]
+        else:
+            ranked.append((rounds[(item.owner, item.priority)], item))
+    return [
+        item
+        for round_, item in ranked
+        if item.priority is not job.priority
+        or (round_, item.created_at, item.id) < (own_round, job.created_at, job.id)
+    ]
+
+
+def _as_queued(job: Job) -> _Queued:
+    return _Queued(job.id, job.owner, job.priority, job.created_at, job.workflow_id, job.inputs)
+
+
+def _whole(seconds: float) -> int:
+    """Nearest whole second, at least 1: a job not yet finished is never "due now"."""
+    return max(1, math.floor(seconds + 0.5))
