@@ -25,10 +25,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from comfyui_gateway.admission.quota_ledger import DAY_MS, QuotaCount, QuotaLedger
 from comfyui_gateway.admission.quota_policy import QuotaLimits, QuotaPolicy
 from comfyui_gateway.errors import QuotaExceeded
-from comfyui_gateway.eta.samples import active_statuses
+from comfyui_gateway.eta.samples import job_states
+from comfyui_gateway.jobs.status import TERMINAL_STATUSES
 from comfyui_gateway.metrics import Counters, catalogue
 
 ACTIVE_RETRY_S = 5
+PENDING_GRACE_MS = 60_000
+"""A recorded id with no row yet may be a concurrent create between its reservation and
+its insert: it is only taken as lost (and dropped) once this old."""
 """Retry-After for a full active quota when no ETA of the caller's jobs is known."""
 MAX_ACTIVE_RETRY_S = 3600
 ACTIVE_LIMIT_HEADER = "x-quota-active-limit"
@@ -42,6 +46,7 @@ QUOTA_HEADERS = (
     DAILY_REMAINING_HEADER,
 )
 
+TERMINAL = frozenset(status.value for status in TERMINAL_STATUSES)
 FinishEstimate = Callable[[str], Awaitable[float | None]]
 
 
@@ -87,7 +92,7 @@ class QuotaGate:
         if limits.unlimited:
             return Reservation()
         count = await self._ledger.reserve(caller, job_id, limits)
-        if count.refused == "active" and await self._prune(caller):
+        if count.refused == "active" and await self._prune(caller, count.now_ms):
             count = await self._ledger.reserve(caller, job_id, limits)
         headers = quota_headers(limits, count)
         if count.reserved:
@@ -101,14 +106,19 @@ class QuotaGate:
         if reservation.held:
             await self._ledger.release(reservation.caller, reservation.job_id)
 
-    async def _prune(self, caller: str) -> bool:
-        """Drop the caller's finished jobs from its active set; True if any were."""
+    async def _prune(self, caller: str, now_ms: float) -> bool:
+        """Drop the caller's finished (or long-lost) jobs from its active set; True if any."""
         recorded = await self._ledger.active_ids(caller)
         async with self._sessions() as session:
-            alive = await active_statuses(session, recorded)
-        finished = [job_id for job_id in recorded if job_id not in alive]
-        await self._ledger.forget(caller, finished)
-        return bool(finished)
+            states = await job_states(session, [job_id for job_id, _ in recorded])
+        gone = [
+            job_id
+            for job_id, admitted_ms in recorded
+            if states.get(job_id, "") in TERMINAL
+            or (job_id not in states and now_ms - admitted_ms > PENDING_GRACE_MS)
+        ]
+        await self._ledger.forget(caller, gone)
+        return bool(gone)
 
     async def _refusal(
         self, caller: str, limits: QuotaLimits, count: QuotaCount, headers: dict[str, str]
@@ -133,7 +143,7 @@ class QuotaGate:
             return ACTIVE_RETRY_S
         estimates = [
             seconds
-            for job_id in (await self._ledger.active_ids(caller))[:3]
+            for job_id, _ in (await self._ledger.active_ids(caller))[:3]
             if (seconds := await self._finish_estimate(job_id)) is not None
         ]
         if not estimates:

@@ -50,8 +50,8 @@ class QuotaLedger(Protocol):
     async def release(self, caller: str, job_id: str) -> None:
         """Undo a reservation whose job was never stored (both sets)."""
 
-    async def active_ids(self, caller: str) -> list[str]:
-        """The caller's recorded active job ids, oldest first."""
+    async def active_ids(self, caller: str) -> list[tuple[str, float]]:
+        """The caller's recorded active job ids with their admission ms, oldest first."""
 
     async def forget(self, caller: str, job_ids: list[str]) -> None:
         """Drop finished jobs from the caller's active set (they keep their daily slot)."""
@@ -86,9 +86,9 @@ class MemoryQuotaLedger:
         self._active.get(caller, {}).pop(job_id, None)
         self._daily.get(caller, {}).pop(job_id, None)
 
-    async def active_ids(self, caller: str) -> list[str]:
+    async def active_ids(self, caller: str) -> list[tuple[str, float]]:
         active = self._active.get(caller, {})
-        return sorted(active, key=active.__getitem__)
+        return sorted(active.items(), key=lambda item: item[1])
 
     async def forget(self, caller: str, job_ids: list[str]) -> None:
         active = self._active.get(caller, {})

@@ -11,6 +11,7 @@ an outage of the counter must not take job creation down with it.
 from __future__ import annotations
 
 import logging
+from typing import cast
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -98,12 +99,18 @@ class RedisQuotaLedger:
         except RedisError as exc:
             log.warning("quota reservation of %s not released: %s", job_id, exc)
 
-    async def active_ids(self, caller: str) -> list[str]:
+    async def active_ids(self, caller: str) -> list[tuple[str, float]]:
         try:
-            raw = await self._redis.zrange(self._keys(caller)[0], 0, -1)
+            raw = cast(
+                list[tuple[bytes | str, float]],
+                await self._redis.zrange(self._keys(caller)[0], 0, -1, withscores=True),
+            )
         except RedisError:
             return []
-        return [item.decode() if isinstance(item, bytes) else str(item) for item in raw]
+        return [
+            (item.decode() if isinstance(item, bytes) else str(item), float(score))
+            for item, score in raw
+        ]
 
     async def forget(self, caller: str, job_ids: list[str]) -> None:
         if job_ids:

@@ -57,13 +57,9 @@ async def drain_rate(session: AsyncSession, now: datetime | None = None) -> floa
     return int(finished or 0) / DRAIN_WINDOW.total_seconds()
 
 
-async def active_statuses(session: AsyncSession, job_ids: Sequence[str]) -> set[str]:
-    """Which of ``job_ids`` are still queued or running (the quota's lazy prune)."""
+async def job_states(session: AsyncSession, job_ids: Sequence[str]) -> dict[str, str]:
+    """The status of each of ``job_ids`` that has a row (the quota's lazy prune)."""
     if not job_ids:
-        return set()
-    rows = await session.scalars(
-        select(Job.id).where(
-            Job.id.in_(list(job_ids)), Job.status.in_([JobStatus.QUEUED, JobStatus.RUNNING])
-        )
-    )
-    return set(rows.all())
+        return {}
+    rows = await session.execute(select(Job.id, Job.status).where(Job.id.in_(list(job_ids))))
+    return {job_id: JobStatus(status).value for job_id, status in rows.all()}

@@ -74,6 +74,7 @@ async def test_memory_ledger_counts_active_and_a_rolling_day() -> None:
     refused = await ledger.reserve("a", "j3", limits)
     assert refused.refused == "active" and refused.active == 2
     assert (await ledger.reserve("b", "k1", limits)).reserved  # callers are apart
+    assert [j for j, _ in await ledger.active_ids("a")] == ["j1", "j2"]
     await ledger.forget("a", ["j1"])  # finished: frees the active slot, keeps the daily one
     assert (await ledger.reserve("a", "j3", limits)).reserved
     await ledger.forget("a", ["j2", "j3"])
