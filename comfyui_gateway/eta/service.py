@@ -151,9 +151,11 @@ class EtaService:
 
     async def _current_estimator(self, session: AsyncSession) -> ExecutionEstimator:
         now = self._clock()
-        if self._estimator is None or now - self._estimator[0] > self._cache_s:
-            self._estimator = (now, ExecutionEstimator(await recent_samples(session)))
-        return self._estimator[1]
+        cached = self._estimator
+        if cached is None or now - cached[0] > self._cache_s or not cached[1].measured:
+            # Unmeasured is not cached: the first finished job should count at once.
+            self._estimator = cached = (now, ExecutionEstimator(await recent_samples(session)))
+        return cached[1]
 
     async def _slot_count(self) -> int:
         now = self._clock()
