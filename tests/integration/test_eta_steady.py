@@ -99,7 +99,7 @@ def test_eta_is_within_bound_of_the_observed_time_and_the_stream_shows_the_queue
     errors = [
         (created["etaSeconds"] - seen) / seen for created, seen in zip(burst, observed, strict=True)
     ]
-    print(  # noqa: T201 - the figure the README points to
+    print(  # the figure the README points to
         "eta vs observed:",
         [(c["etaSeconds"], round(s, 2)) for c, s in zip(burst, observed, strict=True)],
         "max relative error",
