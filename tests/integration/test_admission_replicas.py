@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -17,6 +18,7 @@ from typing import Any
 import grpc
 import pytest
 import requests
+from comfyui_gateway_client import GatewayClient, QuotaExceeded
 from google.protobuf import struct_pb2
 
 from comfyui_gateway.auth import key_id
@@ -129,6 +131,13 @@ def test_a_replayed_request_id_never_counts_twice(stack: GatewayStack) -> None:
     # The oldest admission leaves the rolling 24 h window in (just under) a day.
     assert 86_000 <= int(refused.headers["retry-after"]) <= 86_400
     assert refused.headers["x-quota-daily-remaining"] == "0"
+
+    # The Python client raises it typed, at once: a day is past any retry policy's wait.
+    with GatewayClient(stack.grpc_address, api_key=DAILY) as client:
+        started = time.monotonic()
+        with pytest.raises(QuotaExceeded) as raised:
+            client.submit("icon_512", {"prompt": "a fox", "seed": -1})
+    assert raised.value.retry_after_s >= 86_000 and time.monotonic() - started < 5
 
 
 def test_quota_over_grpc_carries_trailers_and_admins_are_exempt(stack: GatewayStack) -> None:

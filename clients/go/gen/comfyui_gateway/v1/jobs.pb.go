@@ -366,12 +366,14 @@ type Job struct {
 	Inputs  *structpb.Struct `protobuf:"bytes,10,opt,name=inputs,proto3" json:"inputs,omitempty"`
 	Attempt int32            `protobuf:"varint,11,opt,name=attempt,proto3" json:"attempt,omitempty"`
 	// Place among queued jobs (1 = next to run): every queued job of a higher priority,
-	// then within its priority round-robin by owner in queue order; 0 when not queued.
+	// then within its priority round-robin by owner in queue order; 0 when not queued
+	// (and in listings, which do not compute it).
 	QueuePosition int32 `protobuf:"varint,12,opt,name=queue_position,json=queuePosition,proto3" json:"queue_position,omitempty"`
 	// As requested; unset when outputs keep ComfyUI's format.
 	OutputFormat *OutputFormat `protobuf:"bytes,13,opt,name=output_format,json=outputFormat,proto3" json:"output_format,omitempty"`
 	Previews     bool          `protobuf:"varint,14,opt,name=previews,proto3" json:"previews,omitempty"`
-	// Seconds until a queued or running job should finish; 0 once it has.
+	// Seconds until a queued or running job should finish; 0 once it has (and in
+	// listings, which do not compute it).
 	EtaSeconds int32 `protobuf:"varint,15,opt,name=eta_seconds,json=etaSeconds,proto3" json:"eta_seconds,omitempty"`
 }
 

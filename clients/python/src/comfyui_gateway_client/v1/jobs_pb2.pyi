@@ -210,11 +210,14 @@ class Job(_message.Message):
     attempt: _builtins.int
     queue_position: _builtins.int
     """Place among queued jobs (1 = next to run): every queued job of a higher priority,
-    then within its priority round-robin by owner in queue order; 0 when not queued.
+    then within its priority round-robin by owner in queue order; 0 when not queued
+    (and in listings, which do not compute it).
     """
     previews: _builtins.bool
     eta_seconds: _builtins.int
-    """Seconds until a queued or running job should finish; 0 once it has."""
+    """Seconds until a queued or running job should finish; 0 once it has (and in
+    listings, which do not compute it).
+    """
     @_builtins.property
     def outputs(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.Output]: ...
     @_builtins.property

@@ -109,13 +109,17 @@ export interface Job {
   attempt: number;
   /**
    * Place among queued jobs (1 = next to run): every queued job of a higher priority,
-   * then within its priority round-robin by owner in queue order; 0 when not queued.
+   * then within its priority round-robin by owner in queue order; 0 when not queued
+   * (and in listings, which do not compute it).
    */
   queuePosition: number;
   /** As requested; unset when outputs keep ComfyUI's format. */
   outputFormat: OutputFormat | undefined;
   previews: boolean;
-  /** Seconds until a queued or running job should finish; 0 once it has. */
+  /**
+   * Seconds until a queued or running job should finish; 0 once it has (and in
+   * listings, which do not compute it).
+   */
   etaSeconds: number;
 }
 
