@@ -20,13 +20,14 @@ import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from comfyui_gateway.admission.quota_ledger import DAY_MS, QuotaCount, QuotaLedger
 from comfyui_gateway.admission.quota_policy import QuotaLimits, QuotaPolicy
+from comfyui_gateway.db.models.job import Job
 from comfyui_gateway.errors import QuotaExceeded
-from comfyui_gateway.eta.samples import job_states
-from comfyui_gateway.jobs.status import TERMINAL_STATUSES
+from comfyui_gateway.jobs.status import TERMINAL_STATUSES, JobStatus
 from comfyui_gateway.metrics import Counters, catalogue
 
 ACTIVE_RETRY_S = 5
@@ -161,3 +162,11 @@ def quota_headers(limits: QuotaLimits, count: QuotaCount) -> dict[str, str]:
         headers[DAILY_LIMIT_HEADER] = str(limits.daily)
         headers[DAILY_REMAINING_HEADER] = str(max(0, limits.daily - count.daily))
     return headers
+
+
+async def job_states(session: AsyncSession, job_ids: list[str]) -> dict[str, str]:
+    """The status of each of ``job_ids`` that has a row (the lazy prune's question)."""
+    if not job_ids:
+        return {}
+    rows = await session.execute(select(Job.id, Job.status).where(Job.id.in_(job_ids)))
+    return {job_id: JobStatus(status).value for job_id, status in rows.all()}

@@ -7,7 +7,6 @@ of hardware or load within minutes.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, func, select
@@ -55,11 +54,3 @@ async def drain_rate(session: AsyncSession, now: datetime | None = None) -> floa
         )
     )
     return int(finished or 0) / DRAIN_WINDOW.total_seconds()
-
-
-async def job_states(session: AsyncSession, job_ids: Sequence[str]) -> dict[str, str]:
-    """The status of each of ``job_ids`` that has a row (the quota's lazy prune)."""
-    if not job_ids:
-        return {}
-    rows = await session.execute(select(Job.id, Job.status).where(Job.id.in_(list(job_ids))))
-    return {job_id: JobStatus(status).value for job_id, status in rows.all()}

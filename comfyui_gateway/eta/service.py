@@ -40,8 +40,9 @@ from comfyui_gateway.jobs.priority import JobPriority
 from comfyui_gateway.jobs.status import JobStatus
 
 PRIORITY_RANK = {JobPriority.HIGH: 0, JobPriority.NORMAL: 1, JobPriority.LOW: 2}
-MAX_AHEAD_ROWS = 2000
-"""Queued jobs read per estimate; beyond them, each further job counts as the mean."""
+MAX_AHEAD_ROWS = 500
+"""Queued jobs read (oldest first) per reading of the queue; the younger ones of the same
+or a higher priority count as ahead, each at the mean estimate of those read."""
 DEFAULT_CACHE_S = 5.0
 QUEUE_CACHE_S = 1.0
 """How long watchers share one reading of the queue (a create reads it fresh)."""
@@ -54,6 +55,23 @@ class JobEta:
 
     position: int = 0
     eta_seconds: int = 0
+
+
+@dataclass(frozen=True)
+class _QueueState:
+    queued: list[_Queued]
+    totals: dict[JobPriority, int]
+    """Queued jobs per priority, counted only when ``queued`` was cut at MAX_AHEAD_ROWS."""
+    running: list[_Running]
+
+    def unread(self, up_to_rank: int) -> int:
+        """Queued jobs of rank <= ``up_to_rank`` beyond the ones read."""
+        if not self.totals:
+            return 0
+        read = Counter(q.priority for q in self.queued)
+        return sum(
+            max(0, n - read[p]) for p, n in self.totals.items() if PRIORITY_RANK[p] <= up_to_rank
+        )
 
 
 @dataclass(frozen=True)
@@ -100,7 +118,7 @@ class EtaService:
         self._estimator: tuple[float, ExecutionEstimator] | None = None
         self._slots: tuple[float, int] | None = None
         self._drain: tuple[float, float] | None = None
-        self._queue: tuple[float, tuple[list[_Queued], int, list[_Running]]] | None = None
+        self._queue: tuple[float, _QueueState] | None = None
 
     async def for_job(self, session: AsyncSession, job: Job, *, fresh: bool = False) -> JobEta:
         """The job's position and ETA; ``fresh`` reads the queue now instead of sharing
@@ -112,7 +130,9 @@ class EtaService:
         if job.status is JobStatus.RUNNING:
             ran = (utcnow() - job.started_at).total_seconds() if job.started_at else 0.0
             return JobEta(0, _whole(own - ran))
-        queued, extra, running = await self._queue_state(session, fresh)
+        state = await self._queue_state(session, fresh)
+        queued, running = state.queued, state.running
+        extra = state.unread(PRIORITY_RANK[job.priority])
         ahead = fair_share_ahead(queued, job)
         ahead_s = [estimator.seconds(q.workflow_id, work_units(q.inputs)) for q in ahead]
         if extra:
@@ -167,17 +187,16 @@ class EtaService:
             self._slots = (now, (reachable or self._configured) * self._concurrency)
         return self._slots[1]
 
-    async def _queue_state(
-        self, session: AsyncSession, fresh: bool
-    ) -> tuple[list[_Queued], int, list[_Running]]:
+    async def _queue_state(self, session: AsyncSession, fresh: bool) -> _QueueState:
         now = self._clock()
         if fresh or self._queue is None or now - self._queue[0] > QUEUE_CACHE_S:
             self._queue = (now, await _read_queue(session))
         return self._queue[1]
 
 
-async def _read_queue(session: AsyncSession) -> tuple[list[_Queued], int, list[_Running]]:
-    """Queued jobs oldest first (at most MAX_AHEAD_ROWS, and how many more), and running."""
+async def _read_queue(session: AsyncSession) -> _QueueState:
+    """Queued jobs oldest first (at most MAX_AHEAD_ROWS), how many wait per priority, and
+    the running jobs."""
     where = [Job.status == JobStatus.QUEUED]
     rows = await session.execute(
         select(Job.id, Job.owner, Job.priority, Job.created_at, Job.workflow_id, Job.inputs)
@@ -186,14 +205,16 @@ async def _read_queue(session: AsyncSession) -> tuple[list[_Queued], int, list[_
         .limit(MAX_AHEAD_ROWS)
     )
     queued = [_Queued(*row) for row in rows.all()]
-    extra = 0
+    totals: dict[JobPriority, int] = {}
     if len(queued) == MAX_AHEAD_ROWS:
-        total = await session.scalar(select(func.count(Job.id)).where(*where))
-        extra = max(0, int(total or 0) - MAX_AHEAD_ROWS)
+        counted = await session.execute(
+            select(Job.priority, func.count(Job.id)).where(*where).group_by(Job.priority)
+        )
+        totals = {JobPriority(priority): int(n) for priority, n in counted.all()}
     running = await session.execute(
         select(Job.workflow_id, Job.inputs, Job.started_at).where(Job.status == JobStatus.RUNNING)
     )
-    return queued, extra, [_Running(*row) for row in running.all()]
+    return _QueueState(queued, totals, [_Running(*row) for row in running.all()])
 
 
 def fair_share_ahead(queued: Sequence[_Queued], job: Job) -> list[_Queued]:
