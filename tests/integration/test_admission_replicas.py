@@ -13,13 +13,15 @@ import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, cast
 
 import grpc
 import pytest
 import requests
 from comfyui_gateway_client import GatewayClient, QuotaExceeded
 from google.protobuf import struct_pb2
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
 
 from comfyui_gateway.auth import key_id
 from comfyui_gateway.v1 import jobs_pb2, jobs_pb2_grpc
@@ -160,6 +162,11 @@ def test_quota_over_grpc_carries_trailers_and_admins_are_exempt(stack: GatewaySt
     trailers = metadata_dict(raised.value)
     assert int(trailers["retry-after"]) >= 1
     assert trailers["x-quota-active-limit"] == "1" and trailers["x-quota-active-remaining"] == "0"
+    # The standard rich status says the same to any gRPC client.
+    details = rich_details(raised.value)
+    assert details["ErrorInfo"].reason == "QUOTA_EXCEEDED"
+    assert details["RetryInfo"].retry_delay.seconds == int(trailers["retry-after"])
+    assert details["QuotaFailure"].violations[0].subject == "active"
 
 
 def test_queue_full_over_rest_and_grpc_stores_nothing_and_is_not_retried(
@@ -190,6 +197,7 @@ def test_queue_full_over_rest_and_grpc_stores_nothing_and_is_not_retried(
     assert raised.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
     assert grpc_error_body(raised.value)["error"] == "QUEUE_FULL"
     assert int(metadata_dict(raised.value)["retry-after"]) >= 1
+    assert rich_details(raised.value)["ErrorInfo"].reason == "QUEUE_FULL"
     assert _count(stack, PLAIN) == before + 1  # the high one only
 
     metrics = requests.get(
@@ -197,6 +205,24 @@ def test_queue_full_over_rest_and_grpc_stores_nothing_and_is_not_retried(
     ).text
     assert 'comfyui_gateway_admission_rejections_total{reason="queue_full"} 2.0' in metrics
     assert 'comfyui_gateway_admission_rejections_total{reason="quota_active"}' in metrics
+
+
+def rich_details(error: grpc.RpcError) -> dict[str, Any]:
+    """The ``google.rpc.Status`` details of a failed call, by message type name."""
+    status = rpc_status.from_call(cast(grpc.Call, error))
+    assert status is not None
+    found: dict[str, Any] = {}
+    for packed in status.details:
+        for kind in (
+            error_details_pb2.ErrorInfo,
+            error_details_pb2.RetryInfo,
+            error_details_pb2.QuotaFailure,
+        ):
+            if packed.Is(kind.DESCRIPTOR):
+                message = kind()
+                packed.Unpack(message)
+                found[kind.__name__] = message
+    return found
 
 
 def _count(stack: GatewayStack, key: str) -> int:
