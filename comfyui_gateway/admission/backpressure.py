@@ -2,8 +2,9 @@
 
 ``MAX_QUEUE_DEPTH`` (``admission.depth_limits``) is a total and/or per priority. The
 check reads the queue's depth before anything is stored, so a refused create leaves
-nothing behind. It is a soft limit across replicas: creates that check at the same
-moment may overshoot it by their number.
+nothing behind. If the depth cannot be read (Redis down) the create is let through, as
+it was before: its row is committed and the reconciler enqueues it. It is a soft limit
+across replicas: creates that check at the same moment may overshoot it by their number.
 
 Retry-After is how long the excess should take to drain: (jobs over the limit + 1)
 / the measured drain rate (jobs finished per second over the last two minutes), or
@@ -12,6 +13,7 @@ when nothing finished lately, the slots' service rate from measured execution ti
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Awaitable, Callable
 
@@ -20,6 +22,8 @@ from comfyui_gateway.errors import QueueFull
 from comfyui_gateway.jobqueue.base import JobQueue
 from comfyui_gateway.jobs.priority import JobPriority
 from comfyui_gateway.metrics import Counters, catalogue
+
+log = logging.getLogger("comfyui_gateway.admission")
 
 FALLBACK_RETRY_S = 30
 MAX_RETRY_S = 600
@@ -52,7 +56,11 @@ class QueueGate:
     async def check(self, priority: JobPriority) -> None:
         if not self._limits.enabled:
             return
-        depth = await self._queue.depth()
+        try:
+            depth = await self._queue.depth()
+        except Exception:  # the queue's outage is the reconciler's to mend, not the caller's
+            log.warning("queue depth unknown, job let through", exc_info=True)
+            return
         excess = self._limits.excess(depth, priority)
         if excess <= 0:
             return

@@ -273,7 +273,11 @@ class JobSubmitter:
         """``accepted`` with the job's queue position and ETA, while it waits or runs."""
         if self._admission is None or accepted.status not in ("queued", "running"):
             return accepted
-        eta = await self._admission.eta(job)
+        try:
+            eta = await self._admission.eta(job)
+        except Exception:  # the job is stored: an estimate must not turn its 202 into a 500
+            log.warning("no ETA for an accepted job", exc_info=True, extra={"jobId": job.id})
+            return accepted
         return dataclasses.replace(
             accepted, eta_seconds=eta.eta_seconds, queue_position=eta.position
         )
