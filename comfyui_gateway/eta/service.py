@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from comfyui_gateway.backends import BackendReports
@@ -45,7 +45,7 @@ MAX_AHEAD_ROWS = 500
 or a higher priority count as ahead, each at the mean estimate of those read."""
 DEFAULT_CACHE_S = 5.0
 QUEUE_CACHE_S = 1.0
-"""How long watchers share one reading of the queue (a create reads it fresh)."""
+"""How long one reading of the queue is shared by GETs and watchers (a create reads anew)."""
 
 
 @dataclass(frozen=True)
@@ -60,18 +60,19 @@ class JobEta:
 @dataclass(frozen=True)
 class _QueueState:
     queued: list[_Queued]
-    totals: dict[JobPriority, int]
-    """Queued jobs per priority, counted only when ``queued`` was cut at MAX_AHEAD_ROWS."""
     running: list[_Running]
+    unread: dict[JobPriority, int]
+    """When the reading stopped at MAX_AHEAD_ROWS: queued jobs per priority not read."""
+    cut_at: datetime | None = None
+    """``created_at`` of the last job read when the reading was cut; None when whole."""
 
-    def unread(self, up_to_rank: int) -> int:
-        """Queued jobs of rank <= ``up_to_rank`` beyond the ones read."""
-        if not self.totals:
+    def unread_ahead(self, job: Job) -> int:
+        """Unread jobs of the job's priority or higher, when the job is younger than the
+        cut (an older job has them behind it); the job itself is one of them."""
+        if self.cut_at is None or job.created_at <= self.cut_at:
             return 0
-        read = Counter(q.priority for q in self.queued)
-        return sum(
-            max(0, n - read[p]) for p, n in self.totals.items() if PRIORITY_RANK[p] <= up_to_rank
-        )
+        rank = PRIORITY_RANK[job.priority]
+        return max(0, sum(n for p, n in self.unread.items() if PRIORITY_RANK[p] <= rank) - 1)
 
 
 @dataclass(frozen=True)
@@ -132,7 +133,7 @@ class EtaService:
             return JobEta(0, _whole(own - ran))
         state = await self._queue_state(session, fresh)
         queued, running = state.queued, state.running
-        extra = state.unread(PRIORITY_RANK[job.priority])
+        extra = state.unread_ahead(job)
         ahead = fair_share_ahead(queued, job)
         ahead_s = [estimator.seconds(q.workflow_id, work_units(q.inputs)) for q in ahead]
         if extra:
@@ -188,10 +189,22 @@ class EtaService:
         return self._slots[1]
 
     async def _queue_state(self, session: AsyncSession, fresh: bool) -> _QueueState:
+        """The queue as read within QUEUE_CACHE_S, or now when ``fresh`` (a create must
+        see its burst predecessors, and the jobs that started or ended since: adding only
+        the newer rows to a cached reading overstated ETAs by the jobs finished since).
+        A reading is at most MAX_AHEAD_ROWS rows, whatever the backlog."""
         now = self._clock()
-        if fresh or self._queue is None or now - self._queue[0] > QUEUE_CACHE_S:
-            self._queue = (now, await _read_queue(session))
-        return self._queue[1]
+        cached = self._queue
+        if fresh or cached is None or now - cached[0] > QUEUE_CACHE_S:
+            cached = (now, await _read_queue(session))
+            self._queue = cached
+        return cached[1]
+
+
+def _queued_rows() -> Select[Any]:
+    return select(
+        Job.id, Job.owner, Job.priority, Job.created_at, Job.workflow_id, Job.inputs
+    ).where(Job.status == JobStatus.QUEUED)
 
 
 async def _read_queue(session: AsyncSession) -> _QueueState:
@@ -199,22 +212,22 @@ async def _read_queue(session: AsyncSession) -> _QueueState:
     the running jobs."""
     where = [Job.status == JobStatus.QUEUED]
     rows = await session.execute(
-        select(Job.id, Job.owner, Job.priority, Job.created_at, Job.workflow_id, Job.inputs)
-        .where(*where)
-        .order_by(Job.created_at, Job.id)
-        .limit(MAX_AHEAD_ROWS)
+        _queued_rows().order_by(Job.created_at, Job.id).limit(MAX_AHEAD_ROWS)
     )
     queued = [_Queued(*row) for row in rows.all()]
-    totals: dict[JobPriority, int] = {}
+    unread: dict[JobPriority, int] = {}
+    cut_at = None
     if len(queued) == MAX_AHEAD_ROWS:
         counted = await session.execute(
             select(Job.priority, func.count(Job.id)).where(*where).group_by(Job.priority)
         )
-        totals = {JobPriority(priority): int(n) for priority, n in counted.all()}
+        read = Counter(q.priority for q in queued)
+        unread = {JobPriority(p): max(0, int(n) - read[JobPriority(p)]) for p, n in counted.all()}
+        cut_at = queued[-1].created_at
     running = await session.execute(
         select(Job.workflow_id, Job.inputs, Job.started_at).where(Job.status == JobStatus.RUNNING)
     )
-    return _QueueState(queued, totals, [_Running(*row) for row in running.all()])
+    return _QueueState(queued, [_Running(*r) for r in running.all()], unread, cut_at)
 
 
 def fair_share_ahead(queued: Sequence[_Queued], job: Job) -> list[_Queued]:
