@@ -24,9 +24,8 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from comfyui_gateway.backends import BackendReports
@@ -45,7 +44,10 @@ MAX_AHEAD_ROWS = 500
 or a higher priority count as ahead, each at the mean estimate of those read."""
 DEFAULT_CACHE_S = 5.0
 QUEUE_CACHE_S = 1.0
-"""How long one reading of the queue is shared by GETs and watchers (a create reads anew)."""
+"""How long one reading of the queue is shared by GETs and watchers."""
+FRESH_CACHE_S = 0.25
+"""How old a reading a create may use: a job that started or ended since is counted as
+it was (at most this stale); jobs queued since are counted apart."""
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,7 @@ class JobEta:
 class _QueueState:
     queued: list[_Queued]
     running: list[_Running]
+    read_at: datetime
     unread: dict[JobPriority, int]
     """When the reading stopped at MAX_AHEAD_ROWS: queued jobs per priority not read."""
     cut_at: datetime | None = None
@@ -77,8 +80,8 @@ class _QueueState:
 
 @dataclass(frozen=True)
 class _Running:
-    workflow_id: str
-    inputs: dict[str, Any]
+    seconds: float
+    """Estimated execution, at the reading."""
     started_at: datetime | None
 
 
@@ -88,8 +91,8 @@ class _Queued:
     owner: str
     priority: JobPriority
     created_at: datetime
-    workflow_id: str
-    inputs: dict[str, Any]
+    seconds: float = 0.0
+    """Estimated execution, at the reading."""
 
 
 class EtaService:
@@ -122,8 +125,8 @@ class EtaService:
         self._queue: tuple[float, _QueueState] | None = None
 
     async def for_job(self, session: AsyncSession, job: Job, *, fresh: bool = False) -> JobEta:
-        """The job's position and ETA; ``fresh`` reads the queue now instead of sharing
-        the last second's reading (a create must see the jobs submitted just before)."""
+        """The job's position and ETA; ``fresh``: from a reading of the queue begun after
+        this call (a create must see itself and the jobs submitted just before)."""
         estimator = await self._current_estimator(session)
         own = estimator.seconds(job.workflow_id, work_units(job.inputs))
         if job.status.is_terminal:
@@ -131,18 +134,17 @@ class EtaService:
         if job.status is JobStatus.RUNNING:
             ran = (utcnow() - job.started_at).total_seconds() if job.started_at else 0.0
             return JobEta(0, _whole(own - ran))
-        state = await self._queue_state(session, fresh)
-        queued, running = state.queued, state.running
+        state = await self._queue_state(session, estimator, fresh)
+        ahead_s = [q.seconds for q in fair_share_ahead(state.queued, job)]
         extra = state.unread_ahead(job)
-        ahead = fair_share_ahead(queued, job)
-        ahead_s = [estimator.seconds(q.workflow_id, work_units(q.inputs)) for q in ahead]
         if extra:
             ahead_s += [sum(ahead_s) / len(ahead_s) if ahead_s else own] * extra
+        if fresh:  # jobs queued since the reading (a burst): each like this one
+            ahead_s += [own] * await _queued_since(session, state.read_at, job)
         now = utcnow()
         remaining = [
-            estimator.seconds(r.workflow_id, work_units(r.inputs))
-            - ((now - r.started_at).total_seconds() if r.started_at else 0.0)
-            for r in running
+            r.seconds - ((now - r.started_at).total_seconds() if r.started_at else 0.0)
+            for r in state.running
         ]
         _, finish = forecast(remaining, ahead_s, own, await self._slot_count())
         return JobEta(len(ahead_s) + 1, _whole(finish))
@@ -173,8 +175,9 @@ class EtaService:
     async def _current_estimator(self, session: AsyncSession) -> ExecutionEstimator:
         now = self._clock()
         cached = self._estimator
-        if cached is None or now - cached[0] > self._cache_s or not cached[1].measured:
-            # Unmeasured is not cached: the first finished job should count at once.
+        ttl = self._cache_s if cached is not None and cached[1].measured else FRESH_CACHE_S
+        if cached is None or now - cached[0] > ttl:
+            # Unmeasured is cached briefly: the first finished job should count at once.
             self._estimator = cached = (now, ExecutionEstimator(await recent_samples(session)))
         return cached[1]
 
@@ -188,33 +191,36 @@ class EtaService:
             self._slots = (now, (reachable or self._configured) * self._concurrency)
         return self._slots[1]
 
-    async def _queue_state(self, session: AsyncSession, fresh: bool) -> _QueueState:
-        """The queue as read within QUEUE_CACHE_S, or now when ``fresh`` (a create must
-        see its burst predecessors, and the jobs that started or ended since: adding only
-        the newer rows to a cached reading overstated ETAs by the jobs finished since).
-        A reading is at most MAX_AHEAD_ROWS rows, whatever the backlog."""
+    async def _queue_state(
+        self, session: AsyncSession, estimator: ExecutionEstimator, fresh: bool
+    ) -> _QueueState:
+        """The last reading of the queue if it is recent enough — QUEUE_CACHE_S, or
+        FRESH_CACHE_S for a create, which also counts the jobs queued since (reading
+        the queue per create cost a 400-job backlog half its submission rate) — else
+        a new one. A reading is at most MAX_AHEAD_ROWS rows, whatever the backlog."""
         now = self._clock()
         cached = self._queue
-        if fresh or cached is None or now - cached[0] > QUEUE_CACHE_S:
-            cached = (now, await _read_queue(session))
+        if cached is None or now - cached[0] > (FRESH_CACHE_S if fresh else QUEUE_CACHE_S):
+            cached = (now, await _read_queue(session, estimator))
             self._queue = cached
         return cached[1]
 
 
-def _queued_rows() -> Select[Any]:
-    return select(
-        Job.id, Job.owner, Job.priority, Job.created_at, Job.workflow_id, Job.inputs
-    ).where(Job.status == JobStatus.QUEUED)
-
-
-async def _read_queue(session: AsyncSession) -> _QueueState:
-    """Queued jobs oldest first (at most MAX_AHEAD_ROWS), how many wait per priority, and
-    the running jobs."""
+async def _read_queue(session: AsyncSession, estimator: ExecutionEstimator) -> _QueueState:
+    """Queued jobs oldest first (at most MAX_AHEAD_ROWS) with their estimates, how many
+    wait per priority beyond them, and the running jobs."""
     where = [Job.status == JobStatus.QUEUED]
+    read_at = utcnow()
     rows = await session.execute(
-        _queued_rows().order_by(Job.created_at, Job.id).limit(MAX_AHEAD_ROWS)
+        select(Job.id, Job.owner, Job.priority, Job.created_at, Job.workflow_id, Job.inputs)
+        .where(*where)
+        .order_by(Job.created_at, Job.id)
+        .limit(MAX_AHEAD_ROWS)
     )
-    queued = [_Queued(*row) for row in rows.all()]
+    queued = [
+        _Queued(id_, owner, priority, created, estimator.seconds(wf, work_units(inputs)))
+        for id_, owner, priority, created, wf, inputs in rows.all()
+    ]
     unread: dict[JobPriority, int] = {}
     cut_at = None
     if len(queued) == MAX_AHEAD_ROWS:
@@ -227,7 +233,25 @@ async def _read_queue(session: AsyncSession) -> _QueueState:
     running = await session.execute(
         select(Job.workflow_id, Job.inputs, Job.started_at).where(Job.status == JobStatus.RUNNING)
     )
-    return _QueueState(queued, [_Running(*r) for r in running.all()], unread, cut_at)
+    runs = [_Running(estimator.seconds(wf, work_units(i)), at) for wf, i, at in running.all()]
+    return _QueueState(queued, runs, read_at, unread, cut_at)
+
+
+async def _queued_since(session: AsyncSession, read_at: datetime, job: Job) -> int:
+    """Jobs queued after a reading, not counting ``job`` (of the same priority or higher:
+    an approximation, as the newest are mostly behind older jobs of other owners)."""
+    rank = PRIORITY_RANK[job.priority]
+    priorities = [p for p, r in PRIORITY_RANK.items() if r <= rank]
+    count = await session.scalar(
+        select(func.count(Job.id)).where(
+            Job.status == JobStatus.QUEUED,
+            Job.created_at > read_at,
+            Job.priority.in_(priorities),
+            Job.id != job.id,
+            Job.created_at <= job.created_at,
+        )
+    )
+    return int(count or 0)
 
 
 def fair_share_ahead(queued: Sequence[_Queued], job: Job) -> list[_Queued]:
@@ -253,7 +277,7 @@ def fair_share_ahead(queued: Sequence[_Queued], job: Job) -> list[_Queued]:
 
 
 def _as_queued(job: Job) -> _Queued:
-    return _Queued(job.id, job.owner, job.priority, job.created_at, job.workflow_id, job.inputs)
+    return _Queued(job.id, job.owner, job.priority, job.created_at)
 
 
 def _whole(seconds: float) -> int:

@@ -64,7 +64,7 @@ def _job(id_: str, owner: str, minute: int, priority: JobPriority = JobPriority.
 
 
 def _queued(job: Job) -> _Queued:
-    return _Queued(job.id, job.owner, job.priority, job.created_at, job.workflow_id, {})
+    return _Queued(job.id, job.owner, job.priority, job.created_at, 2.0)
 
 
 def test_fair_share_position_takes_owners_in_rounds() -> None:
