@@ -68,6 +68,36 @@ class _QueueState:
     """When the reading stopped at MAX_AHEAD_ROWS: queued jobs per priority not read."""
     cut_at: datetime | None = None
     """``created_at`` of the last job read when the reading was cut; None when whole."""
+    index: dict[tuple[str, JobPriority], list[float]] | None = None
+
+    def ahead_seconds(self, job: Job) -> list[float]:
+        """Estimates of the read jobs that run before ``job``. A job younger than all of
+        them (a create, mostly) takes the fast way: every owner's first k jobs of its
+        priority are ahead of it, k its own round, and every higher-priority job."""
+        if self.queued and job.created_at > self.queued[-1].created_at:
+            return self._ahead_of_newest(job)
+        return [q.seconds for q in fair_share_ahead(self.queued, job)]
+
+    def _ahead_of_newest(self, job: Job) -> list[float]:
+        by_owner = self._by_owner()
+        rank = PRIORITY_RANK[job.priority]
+        own_round = len(by_owner.get((job.owner, job.priority), ())) + 1
+        ahead: list[float] = []
+        for (owner, priority), seconds in by_owner.items():
+            if PRIORITY_RANK[priority] < rank:
+                ahead += seconds
+            elif priority is job.priority:
+                ahead += seconds if owner == job.owner else seconds[:own_round]
+        return ahead
+
+    def _by_owner(self) -> dict[tuple[str, JobPriority], list[float]]:
+        """Estimates per (owner, priority), oldest first: built once per reading."""
+        if self.index is None:
+            index: dict[tuple[str, JobPriority], list[float]] = {}
+            for q in self.queued:
+                index.setdefault((q.owner, q.priority), []).append(q.seconds)
+            object.__setattr__(self, "index", index)
+        return self.index or {}
 
     def unread_ahead(self, job: Job) -> int:
         """Unread jobs of the job's priority or higher, when the job is younger than the
@@ -135,11 +165,11 @@ class EtaService:
             ran = (utcnow() - job.started_at).total_seconds() if job.started_at else 0.0
             return JobEta(0, _whole(own - ran))
         state = await self._queue_state(session, estimator, fresh)
-        ahead_s = [q.seconds for q in fair_share_ahead(state.queued, job)]
+        ahead_s = state.ahead_seconds(job)
         extra = state.unread_ahead(job)
         if extra:
             ahead_s += [sum(ahead_s) / len(ahead_s) if ahead_s else own] * extra
-        if fresh:  # jobs queued since the reading (a burst): each like this one
+        if job.created_at > state.read_at:  # queued since the reading (a burst): like it
             ahead_s += [own] * await _queued_since(session, state.read_at, job)
         now = utcnow()
         remaining = [

@@ -82,3 +82,22 @@ def test_fair_share_position_takes_owners_in_rounds() -> None:
     # A's 50th job waits for A's 49 earlier ones, both of B's and the high one.
     ahead = fair_share_ahead([*queued, _queued(b_first), _queued(b_second)], backlog[49])
     assert len(ahead) == 49 + 2 + 1
+
+
+def test_the_fast_way_for_the_newest_job_agrees_with_the_full_ranking() -> None:
+    import random
+
+    from comfyui_gateway.eta.service import _QueueState
+
+    rng = random.Random(7)
+    owners, priorities = ["A", "B", "C"], list(JobPriority)
+    jobs = [_job(f"j{n}", rng.choice(owners), n, rng.choice(priorities)) for n in range(60)]
+    queued = [
+        _Queued(j.id, j.owner, j.priority, j.created_at, float(n)) for n, j in enumerate(jobs)
+    ]
+    state = _QueueState(queued, [], T0, {})
+    for owner in owners:
+        for priority in priorities:
+            newest = _job("new", owner, 100, priority)
+            full = sorted(q.seconds for q in fair_share_ahead(queued, newest))
+            assert sorted(state.ahead_seconds(newest)) == full, (owner, priority)
