@@ -1,12 +1,23 @@
-"""``python -m bench [latency|busy|submit|fanout ...]``: run benchmarks, print figures."""
+"""``python -m bench [waterfall|latency|submit|fanout|busy|memory|affinity ...]``: run
+benchmarks, print every figure beside its same-run baseline and target, then one closing table."""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 
-from bench import busy, fanout, latency, submit_rate
+from bench import affinity, busy, fanout, latency, memory, submit_rate, waterfall
+from bench.common import FIGURES, heading
 
-SUITES = {"latency": latency.run, "busy": busy.run, "submit": submit_rate.run, "fanout": fanout.run}
+SUITES: dict[str, Callable[[], None]] = {
+    "waterfall": waterfall.run,
+    "latency": latency.run,
+    "submit": submit_rate.run,
+    "fanout": fanout.run,
+    "busy": busy.run,
+    "memory": memory.run,
+    "affinity": affinity.run,
+}
 
 
 def main(argv: list[str]) -> int:
@@ -17,6 +28,9 @@ def main(argv: list[str]) -> int:
         return 2
     for name in chosen:
         SUITES[name]()
+    heading("summary (figure | same-run baseline | ratio | issue 13 target)")
+    for figure in FIGURES:
+        print(figure.line())
     return 0
 
 

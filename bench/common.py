@@ -1,4 +1,9 @@
-"""Shared pieces of the benchmarks: stacks, graphs, statistics, printing."""
+"""Shared pieces of the benchmarks: the two modes, stacks, graphs, statistics, printing.
+
+Every figure is printed beside a baseline measured in the same run (absolute numbers
+drift on a shared machine) and, where issue 13 sets one, its target; ``FIGURES`` keeps
+them all so ``python -m bench`` can close with one table.
+"""
 
 from __future__ import annotations
 
@@ -8,38 +13,96 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from comfyui_gateway.workflows.bundled import load_bundled_workflow
 from comfyui_gateway.workflows.inputs import InputLimits
 from comfyui_gateway.workflows.prepare import prepare_prompt
-from tests.stack import GatewayStack
+from tests.stack import GatewayStack, fresh_postgres_database
 
 WORKFLOW = "icon_512"
 SMALL_INPUTS: dict[str, Any] = {"prompt": "bench", "width": 64, "height": 64, "steps": 5}
+ZERO_STEP_TIME = {
+    "COMFYUI_EMULATOR_STEP_MS": "0",
+    "COMFYUI_EMULATOR_NODE_MS": "0",
+    "COMFYUI_EMULATOR_LOAD_MS": "0",
+}
+"""The emulator as fast as it goes: what is left of a job is the gateway's own cost."""
+
+
+@dataclass(frozen=True)
+class Mode:
+    """How the gateway runs: in-process workers on SQLite, or RQ workers on Redis +
+    PostgreSQL (the production shape)."""
+
+    name: str
+    workers: int
+    postgres: bool
+
+
+EMBEDDED = Mode("embedded", workers=0, postgres=False)
+RQ = Mode("rq+pg", workers=1, postgres=True)
+MODES = (EMBEDDED, RQ)
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One measured figure beside its same-run baseline and, if any, its target."""
+
+    bench: str
+    mode: str
+    name: str
+    value: float
+    unit: str
+    baseline: float | None = None
+    baseline_name: str = ""
+    target: str = ""
+    met: bool | None = None
+
+    def line(self) -> str:
+        text = f"{self.mode:9s} {self.name:34s} {self.value:9.1f} {self.unit:6s}"
+        if self.baseline is not None:
+            ratio = self.value / self.baseline if self.baseline else float("inf")
+            text += f" | {self.baseline_name} {self.baseline:8.1f} | ratio {ratio:5.2f}x"
+        if self.target:
+            verdict = "" if self.met is None else ("met" if self.met else "MISSED")
+            text += f" | target {self.target} {verdict}"
+        return text
+
+
+FIGURES: list[Figure] = []
+
+
+def record(figure: Figure) -> Figure:
+    """Print ``figure`` and keep it for the closing table."""
+    FIGURES.append(figure)
+    print(figure.line(), flush=True)
+    return figure
 
 
 @contextlib.contextmanager
-def running_stack(env: dict[str, str], *, workers: int = 0) -> Iterator[GatewayStack]:
-    """A gateway + emulator on free ports, with the bundled workflows registered."""
-    with tempfile.TemporaryDirectory(prefix="cgw-bench-") as workdir:
-        stack = GatewayStack(
-            Path(workdir), {"LOG_LEVEL": "warn", **env}, emulator=True, workers=workers
+def running_stack(
+    env: dict[str, str], mode: Mode = EMBEDDED, *, extra_env: dict[str, str] | None = None
+) -> Iterator[GatewayStack]:
+    """A gateway + emulator on free ports in ``mode``, bundled workflows registered."""
+    with contextlib.ExitStack() as resources:
+        workdir = resources.enter_context(tempfile.TemporaryDirectory(prefix="cgw-bench-"))
+        settings = {"LOG_LEVEL": "warn", **env, **(extra_env or {})}
+        if mode.postgres:
+            settings["DATABASE_URL"] = resources.enter_context(fresh_postgres_database())
+        stack = GatewayStack(Path(workdir), settings, emulator=True, workers=mode.workers)
+        resources.enter_context(stack)
+        subprocess.run(
+            [sys.executable, "-m", "comfyui_gateway", "init"],
+            env=stack.env,
+            cwd=stack.workdir,
+            check=True,
+            capture_output=True,
+            timeout=60,
         )
-        stack.start()
-        try:
-            subprocess.run(
-                [sys.executable, "-m", "comfyui_gateway", "init"],
-                env=stack.env,
-                cwd=stack.workdir,
-                check=True,
-                capture_output=True,
-                timeout=60,
-            )
-            yield stack
-        finally:
-            stack.stop()
+        yield stack
 
 
 def rendered_graph(seed: int, inputs: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -1,30 +1,48 @@
-"""(d) One job watched by 1,000 concurrent SSE subscribers: delivery and latency.
+"""(d) One job watched by 1,000 concurrent SSE subscribers: delivery and event delay.
 
-Latency is the time from the worker publishing an event (its ``timestamp``) to a
-subscriber reading it, on the same machine clock.
+The watched job waits behind blockers (``MAX_CONCURRENCY=1``) until every subscriber
+has its snapshot; then the blockers are cancelled and the job runs. An event's delay is
+the time from the worker stamping it (its ``timestamp``) to a subscriber reading it,
+on the same machine clock. Target (issue 13): every stream ends with the terminal
+event, p99 delay ≤ 100 ms, in both modes. The baseline is the same figure for one
+lone watcher of an identical job in the same stack.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import multiprocessing
 import os
 import time
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import aiohttp
+import requests
 
-from bench.common import WORKFLOW, heading, percentile, running_stack
+from bench.common import MODES, WORKFLOW, Figure, Mode, heading, percentile, record, running_stack
 
 SUBSCRIBERS = int(os.environ.get("BENCH_SUBSCRIBERS", "1000"))
+CLIENT_PROCESSES = 4
+TARGET_P99_MS = 100.0
+WATCHED = {"prompt": "fanout", "width": 64, "height": 64, "steps": 20}
+BLOCKER = {"prompt": "block", "width": 64, "height": 64, "steps": 150}
+BLOCKERS = 8
+"""Queued ahead of the watched job, 3 s each: room to attach, cancelled once attached."""
+
+
+@dataclass
+class Watch:
+    """What the subscribers saw: events per stream (-1: no terminal event), delays."""
+
+    counts: list[int] = field(default_factory=list)
+    delays: list[float] = field(default_factory=list)
 
 
 async def _subscriber(
-    session: aiohttp.ClientSession,
-    url: str,
-    ready: asyncio.Event,
-    counts: list[int],
-    latencies: list[float],
+    session: aiohttp.ClientSession, url: str, ready: asyncio.Event, watch: Watch
 ) -> None:
     received = 0
     async with session.get(url) as stream:
@@ -33,68 +51,121 @@ async def _subscriber(
                 continue
             event = json.loads(line[6:])
             ready.set()
-            if event["type"] not in ("snapshot",):
-                published = _epoch(event["timestamp"])
-                latencies.append(time.time() - published)
             received += 1
+            if event["type"] != "snapshot":
+                watch.delays.append(time.time() - _epoch(event["timestamp"]))
             if event["type"] == "terminal":
-                counts.append(received)
+                watch.counts.append(received)
                 return
-    counts.append(-1)  # the stream ended without a terminal event
+    ready.set()
+    watch.counts.append(-1)
 
 
 def _epoch(stamp: str) -> float:
     return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
 
 
-async def _fanout(base_url: str) -> tuple[list[int], list[float], float]:
+async def _watchers(url: str, count: int, attached: Any) -> Watch:
+    """``count`` watchers of ``url`` in this process; ``attached`` is put to once all
+    have their snapshot."""
     connector = aiohttp.TCPConnector(limit=0)
     timeout = aiohttp.ClientTimeout(total=300)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-        body = {
-            "workflowId": WORKFLOW,
-            "inputs": {"prompt": "fanout", "width": 64, "height": 64, "steps": 40},
-        }
-        # A job that waits behind a blocker, so every subscriber is attached before it runs.
-        blocker = {
-            "workflowId": WORKFLOW,
-            "inputs": {"prompt": "block", "width": 64, "height": 64, "steps": 60},
-        }
-        async with session.post(f"{base_url}/jobs", json=blocker) as response:
-            await response.read()
-        async with session.post(f"{base_url}/jobs", json=body) as response:
-            job_id = (await response.json())["jobId"]
-        counts: list[int] = []
-        latencies: list[float] = []
-        readies = [asyncio.Event() for _ in range(SUBSCRIBERS)]
-        url = f"{base_url}/jobs/{job_id}/events"
-        started = time.perf_counter()
-        tasks = [
-            asyncio.create_task(_subscriber(session, url, ready, counts, latencies))
-            for ready in readies
-        ]
+        watch = Watch()
+        readies = [asyncio.Event() for _ in range(count)]
+        tasks = [asyncio.create_task(_subscriber(session, url, ready, watch)) for ready in readies]
         await asyncio.gather(*(ready.wait() for ready in readies))
-        attach_s = time.perf_counter() - started
+        attached.put(True)
         await asyncio.gather(*tasks)
-        return counts, latencies, attach_s
+        return watch
 
 
-def run(step_ms: int = 100) -> dict[str, float]:
-    heading(f"(d) {SUBSCRIBERS} concurrent SSE subscribers on one job (40 steps x {step_ms} ms)")
-    figures = {}
-    for mode, workers in (("embedded", 0), ("redis", 1)):
-        with running_stack(
-            {"COMFYUI_EMULATOR_STEP_MS": str(step_ms), "MAX_CONCURRENCY": "1"}, workers=workers
-        ) as stack:
-            counts, latencies, attach_s = asyncio.run(_fanout(stack.base_url))
-        ended = sum(1 for count in counts if count > 0)
-        figures[mode] = percentile(latencies, 0.5)
-        print(
-            f"{mode:9s}: {ended}/{len(counts)} streams ended with the terminal event; "
-            f"{sum(c for c in counts if c > 0)} events delivered ({min(counts)}-{max(counts)} "
-            f"per stream, progress conflated when a stream lags); attach {attach_s:.2f} s; "
-            "latency p50 "
-            f"{percentile(latencies, 0.5) * 1000:.1f} ms "
-            f"p99 {percentile(latencies, 0.99) * 1000:.1f} ms"
+def _watcher_process(url: str, count: int, attached: Any, results: Any) -> None:
+    watch = asyncio.run(_watchers(url, count, attached))
+    results.put((watch.counts, watch.delays))
+
+
+def _watch_one_job(base_url: str, subscribers: int) -> tuple[Watch, float]:
+    """Watchers spread over ``CLIENT_PROCESSES`` processes (as real clients are), so one
+    client process parsing every stream is not what the delay measures."""
+    blockers = [_submit(base_url, BLOCKER) for _ in range(BLOCKERS)]
+    job_id = _submit(base_url, WATCHED)
+    url = f"{base_url}/jobs/{job_id}/events"
+    context = multiprocessing.get_context("fork")
+    attached, results = context.Queue(), context.Queue()
+    processes = min(CLIENT_PROCESSES, subscribers)
+    shares = [subscribers // processes + (i < subscribers % processes) for i in range(processes)]
+    started = time.perf_counter()
+    workers = [
+        context.Process(target=_watcher_process, args=(url, share, attached, results))
+        for share in shares
+    ]
+    for worker in workers:
+        worker.start()
+    for _ in workers:
+        attached.get(timeout=120)
+    attach_s = time.perf_counter() - started
+    for blocker in blockers:
+        # 409 when a blocker already ended: nothing left to cancel.
+        requests.post(f"{base_url}/jobs/{blocker}/cancel", timeout=30)
+    watch = Watch()
+    for _ in workers:
+        counts, delays = results.get(timeout=300)
+        watch.counts += counts
+        watch.delays += delays
+    for worker in workers:
+        worker.join()
+    return watch, attach_s
+
+
+def _submit(base_url: str, inputs: dict[str, Any]) -> str:
+    body = {"workflowId": WORKFLOW, "inputs": inputs}
+    response = requests.post(f"{base_url}/jobs", json=body, timeout=30)
+    response.raise_for_status()
+    job_id: str = response.json()["jobId"]
+    return job_id
+
+
+def _measure(mode: Mode) -> None:
+    env = {"COMFYUI_EMULATOR_STEP_MS": "20", "MAX_CONCURRENCY": "1"}
+    with running_stack(env, mode) as stack:
+        lone, _ = _watch_one_job(stack.base_url, 1)
+        watch, attach_s = _watch_one_job(stack.base_url, SUBSCRIBERS)
+    ended = sum(1 for count in watch.counts if count > 0)
+    print(
+        f"{mode.name:9s} {ended}/{len(watch.counts)} streams ended with the terminal event; "
+        f"{len(watch.delays)} events delivered ({min(watch.counts)}-{max(watch.counts)} per "
+        f"stream); all attached in {attach_s:.2f} s"
+    )
+    record(
+        Figure(
+            "fanout",
+            mode.name,
+            "streams ending with terminal",
+            100.0 * ended / SUBSCRIBERS,
+            "%",
+            target="100 %",
+            met=ended == SUBSCRIBERS,
         )
-    return figures
+    )
+    for label, fraction in (("p50", 0.5), ("p99", 0.99)):
+        value = percentile(watch.delays, fraction) * 1000
+        record(
+            Figure(
+                "fanout",
+                mode.name,
+                f"event delay {label}, {SUBSCRIBERS} watchers",
+                value,
+                "ms",
+                baseline=percentile(lone.delays, fraction) * 1000,
+                baseline_name="1 watcher",
+                target=f"<= {TARGET_P99_MS:.0f} ms" if label == "p99" else "",
+                met=value <= TARGET_P99_MS if label == "p99" else None,
+            )
+        )
+
+
+def run() -> None:
+    heading(f"(d) {SUBSCRIBERS} concurrent SSE watchers of one job (20 steps x 20 ms)")
+    for mode in MODES:
+        _measure(mode)

@@ -96,6 +96,14 @@ class Settings(BaseSettings):
     """``*``, exact host names, or ``*.suffix`` patterns, comma-separated."""
     MAX_CONCURRENCY: int = Field(1, ge=1, le=64)
     """Prompts each backend may hold in its own queue at once."""
+    SCHEDULER_AFFINITY: bool = True
+    """Prefer the backend that already holds a job's models (see README, Scheduling)."""
+    AFFINITY_MAX_WAIT_S: float = Field(10.0, ge=0, le=3600)
+    """Longest a job is left waiting for the backend holding its models before any
+    backend takes it; set it near a checkpoint's load time."""
+    AFFINITY_RESIDENT_JOBS: int = Field(1, ge=1, le=64)
+    """How many recent jobs' models a backend is taken to hold: 1 as ComfyUI's default
+    cache (last prompt only); N for a ComfyUI started with ``--cache-lru N``."""
     MAX_IMAGE_SIZE: int = Field(2048, ge=64)
     """Largest width or height a job may ask for, in pixels."""
     MAX_BATCH_SIZE: int = Field(4, ge=1)

@@ -56,3 +56,29 @@ def quota_active_key(caller_digest: str, namespace: str = DEFAULT_NAMESPACE) -> 
 def quota_daily_key(caller_digest: str, namespace: str = DEFAULT_NAMESPACE) -> str:
     """Sorted set: one caller's job ids admitted in the last 24 h, scored by admission ms."""
     return f"{namespace}:quota:daily:{caller_digest}"
+
+
+def queue_entries_key(namespace: str = DEFAULT_NAMESPACE) -> str:
+    """Hash: job id -> JSON queue entry (priority, owner, models, queued_at) of a job
+    waiting in an RQ queue; the scheduler reads it to choose, the claim deletes it."""
+    return f"{namespace}:queue-entries"
+
+
+def residency_key(namespace: str = DEFAULT_NAMESPACE) -> str:
+    """Hash: backend URL -> JSON list of its recent jobs' model sets (what it holds)."""
+    return f"{namespace}:residency"
+
+
+def served_key(namespace: str = DEFAULT_NAMESPACE) -> str:
+    """Sorted set: owner -> turn at which a job of theirs was last taken (fairness)."""
+    return f"{namespace}:served"
+
+
+def turn_key(namespace: str = DEFAULT_NAMESPACE) -> str:
+    """Counter: the turn number the next claimed job gets."""
+    return f"{namespace}:turn"
+
+
+def queue_wake_channel(namespace: str = DEFAULT_NAMESPACE) -> str:
+    """Pub/sub channel: something was enqueued; idle workers look again."""
+    return f"{namespace}:queue-wake"

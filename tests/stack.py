@@ -25,7 +25,7 @@ from typing import IO
 
 import requests
 
-from comfyui_gateway.cli.edge import envoy_binary, render_envoy_config, write_envoy_config
+from comfyui_gateway.cli.edge import envoy_argv, render_envoy_config, write_envoy_config
 from comfyui_gateway.config import load_settings
 
 START_TIMEOUT_S = 90.0
@@ -194,7 +194,7 @@ class GatewayStack:
         settings = load_settings(None, **_settings_overrides(self.env))
         config = render_envoy_config(settings, [("127.0.0.1", port) for port in self.grpc_ports])
         path = write_envoy_config(config, self.workdir / "envoy.yaml")
-        return [envoy_binary(), "-c", str(path), "--disable-hot-restart", "--concurrency", "1"]
+        return envoy_argv(path)
 
     def _spawn(
         self, name: str, argv: list[str], env: Mapping[str, str] | None = None

@@ -30,6 +30,8 @@ from worker.comfyui import ComfyUIClient
 
 log = logging.getLogger("comfyui_gateway.worker.inputs")
 
+JobMedia = tuple[JobInput, InputFile]
+
 
 class InputDelivery:
     """Uploads inputs to one backend and fixes the graph; one per runner (backend)."""
@@ -46,9 +48,20 @@ class InputDelivery:
         self._on_backend: dict[str, str] = {}
         """Planned ComfyUI name → the name the backend answered (uploaded already)."""
 
-    async def deliver(self, job_id: str, graph: dict[str, Any]) -> dict[str, Any]:
-        """Upload what this backend lacks; return the graph with ComfyUI's names."""
-        rows = await self._inputs_of(job_id)
+    async def deliver(
+        self, job_id: str, graph: dict[str, Any], rows: list[JobMedia] | None = None
+    ) -> dict[str, Any]:
+        """Upload what this backend lacks; return the graph with ComfyUI's names.
+
+        ``rows`` (from ``inputs_of``) saves the query; without them a graph naming no
+        ``gateway/...`` file has no media inputs (each input's planned ComfyUI name is
+        what the rendered graph holds), so nothing is read or uploaded.
+        """
+        if rows is None:
+            if not references_media(graph):
+                return graph  # nothing of ours to upload: no query on the hot path
+            async with self._sessions() as session:
+                rows = await inputs_of(session, job_id)
         renames: dict[str, str] = {}
         for job_input, file in rows:
             actual = self._on_backend.get(job_input.comfy_name)
@@ -67,16 +80,6 @@ class InputDelivery:
     def knows_any(self) -> bool:
         return bool(self._on_backend)
 
-    async def _inputs_of(self, job_id: str) -> list[tuple[JobInput, InputFile]]:
-        async with self._sessions() as session:
-            result = await session.execute(
-                select(JobInput, InputFile)
-                .join(InputFile, InputFile.sha256 == JobInput.sha256)
-                .where(JobInput.job_id == job_id)
-                .order_by(JobInput.id)
-            )
-            return [(row[0], row[1]) for row in result.all()]
-
     async def _upload(self, file: InputFile) -> str:
         data = await self._store.read(file.sha256, file.extension)
         answer = await self._client.upload_image(
@@ -87,6 +90,29 @@ class InputDelivery:
             overwrite=False,
         )
         return f"{answer.subfolder}/{answer.name}" if answer.subfolder else answer.name
+
+
+async def inputs_of(session: AsyncSession, job_id: str) -> list[JobMedia]:
+    """The job's media inputs and their files, in the order they were given."""
+    result = await session.execute(
+        select(JobInput, InputFile)
+        .join(InputFile, InputFile.sha256 == JobInput.sha256)
+        .where(JobInput.job_id == job_id)
+        .order_by(JobInput.id)
+    )
+    return [(row[0], row[1]) for row in result.all()]
+
+
+def references_media(graph: dict[str, Any]) -> bool:
+    """Whether a node input names a file in our ComfyUI subfolder (``gateway/...``)."""
+    prefix = f"{COMFY_SUBFOLDER}/"
+    for node in graph.values():
+        inputs = node.get("inputs") if isinstance(node, dict) else None
+        if isinstance(inputs, dict) and any(
+            isinstance(value, str) and value.startswith(prefix) for value in inputs.values()
+        ):
+            return True
+    return False
 
 
 def substitute(graph: dict[str, Any], renames: dict[str, str]) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from comfyui_gateway.jobs.input_retention import UnreferencedInputs
 from comfyui_gateway.jobs.recovery import Reconciler, ReconcilerConfig
 from comfyui_gateway.jobs.retention import RetentionSweeper
 from comfyui_gateway.names import reconciler_lock_key
+from comfyui_gateway.privacy import Privacy
 from comfyui_gateway.storage.base import Storage
 from comfyui_gateway.webhooks.deliverer import WebhookDeliverer
 from comfyui_gateway.webhooks.sender import WebhookSender
@@ -107,6 +108,7 @@ class Maintenance:
                 claimer=owner,
             ),
             lock,
+            Privacy.from_settings(settings),
         )
         self.retention = RetentionSweeper(
             sessions,

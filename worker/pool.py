@@ -3,7 +3,8 @@
 ``MAX_CONCURRENCY`` slots per backend means that many prompts can sit in that
 ComfyUI's own queue at once: while one job's outputs are downloaded and stored, the
 next prompt is already running on the GPU. A slot takes a job only while its
-backend's monitor says the backend is reachable.
+backend's monitor says the backend is reachable, and takes the one the scheduler picks
+for its backend (``InProcessJobQueue.take(backend)``).
 """
 
 from __future__ import annotations
@@ -50,10 +51,14 @@ class BackendSlots:
                 await task
 
     async def _slot(self) -> None:
+        backend = self._runner.backend_url
         while True:
+            if not self._monitor.reachable:
+                self._queue.forget(backend)  # a restarted ComfyUI holds no model
             await self._monitor.wait_reachable()
-            job_id = await self._queue.take()
+            job_id = await self._queue.take(backend)
             if not self._monitor.reachable:  # went down while this slot waited for work
+                self._queue.forget(backend)
                 await self._queue.put_back(job_id)
                 continue
             try:

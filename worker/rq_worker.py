@@ -1,7 +1,8 @@
 """A worker process of the shared (Redis) mode: RQ in front, asyncio behind.
 
-RQ's worker loop runs in the main thread (it owns signals and job timeouts) and
-dequeues job ids from the priority queues, high first. Each job runs on an asyncio
+RQ's worker loop runs in the main thread (it owns signals and job timeouts); the job
+it dequeues is the one the scheduler picks for this worker's backend (priority, then
+fairness by owner, then model affinity; ``worker/rq_dispatch.py``). Each job runs on an asyncio
 loop in a second thread that holds the worker's resources for its whole life: the
 ComfyUI client and its WebSocket, database pool, storage, event bus and backend
 monitor. While the monitor says the backend is down the worker takes no job.
@@ -13,23 +14,28 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import SimpleWorker
 from rq.job import Job as RQJob
 from rq.queue import Queue
+from rq.worker import WorkerStatus
 
 from comfyui_gateway.backends import RedisBackendReports
 from comfyui_gateway.config import Settings
 from comfyui_gateway.db.engine import create_engine, create_session_factory
 from comfyui_gateway.eventbus import RedisEventBus
 from comfyui_gateway.jobqueue import RQJobQueue
+from comfyui_gateway.scheduling import SchedulerConfig
 from comfyui_gateway.storage import create_storage
 from worker import rq_task
 from worker.maintenance import Maintenance
+from worker.rq_dispatch import Dispatched, Dispatcher
 from worker.services import BackendWorker, build_backend_worker
 
 log = logging.getLogger("comfyui_gateway.worker")
@@ -47,10 +53,15 @@ def rq_job_timeout(settings: Settings) -> int:
 class AsyncSide:
     """The worker's asyncio loop in its own thread, and the resources living on it."""
 
-    def __init__(self, settings: Settings, backend_url: str) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        backend_url: str,
+        loop_factory: Callable[[], asyncio.AbstractEventLoop] = asyncio.new_event_loop,
+    ) -> None:
         self._settings = settings
         self._backend_url = backend_url
-        self._loop = asyncio.new_event_loop()
+        self._loop = loop_factory()
         self._thread = threading.Thread(target=self._loop.run_forever, name="jobs", daemon=True)
         self.backend: BackendWorker | None = None
         self._closers: list[Any] = []
@@ -120,40 +131,81 @@ class AsyncSide:
 
 
 class GatewayRQWorker(SimpleWorker):
-    """RQ's in-process worker that pauses dequeuing while its backend is down."""
+    """RQ's in-process worker that takes the job the scheduler picks for its backend
+    (see ``worker/rq_dispatch.py``) and pauses while its backend is down."""
 
     async_side: AsyncSide
+    dispatcher: Dispatcher
+    _dispatched: Dispatched | None = None
 
     def dequeue_job_and_maintain_ttl(
         self, timeout: int | None, max_idle_time: int | None = None
     ) -> tuple[RQJob, Queue] | None:
-        while not self.async_side.backend_reachable and not self._stop_requested:
-            self.heartbeat()
-            time.sleep(1.0)
-        return super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
+        self.set_state(WorkerStatus.IDLE)
+        self.procline("Listening on " + ",".join(self.queue_names()))  # type: ignore[no-untyped-call]
+        found = None
+        while found is None and not self._stop_requested:
+            while not self.async_side.backend_reachable and not self._stop_requested:
+                self.dispatcher.forget()  # a restarted ComfyUI holds no model
+                self.heartbeat()
+                time.sleep(1.0)
+            try:
+                self.heartbeat()
+                found = self.dispatcher.next_job(burst=timeout is None, tick=self._idle_tick)
+            except (RedisConnectionError, RedisTimeoutError) as exc:  # as RQ's own dequeue
+                log.error("Redis unreachable while dequeuing (%s); retrying in 1 s", exc)
+                time.sleep(1.0)
+                continue
+            if found is None and timeout is None:
+                break  # burst: nothing left
+        self._dispatched = found
+        if found is None:
+            return None
+        found.job.redis_server_version = self.get_redis_server_version()  # type: ignore[no-untyped-call]
+        log.debug("dequeued job %s from %s", found.job.id, found.queue.name)
+        return found.job, found.queue
+
+    def _idle_tick(self) -> bool:
+        """While idle, what RQ's own dequeue loop does between blocking pops."""
+        self.heartbeat()
+        if self.should_run_maintenance_tasks:
+            self.run_maintenance_tasks()  # type: ignore[no-untyped-call]
+        return not self._stop_requested and self.async_side.backend_reachable
 
     def execute_job(self, job: RQJob, queue: Queue) -> None:
         """Hand a job back, first in line, if the backend went down while we waited for it."""
-        if not self.async_side.backend_reachable:
-            queue.enqueue_job(job, at_front=True)
+        dispatched = self._dispatched
+        if not self.async_side.backend_reachable and dispatched is not None:
+            self.dispatcher.put_back(dispatched)
             return
         super().execute_job(job, queue)
 
 
-def run_rq_worker(settings: Settings, backend_url: str, *, burst: bool = False) -> None:
-    """Serve jobs from the priority queues on ``backend_url`` until SIGTERM/SIGINT."""
-    async_side = AsyncSide(settings, backend_url)
+def run_rq_worker(
+    settings: Settings,
+    backend_url: str,
+    *,
+    burst: bool = False,
+    loop_factory: Callable[[], asyncio.AbstractEventLoop] = asyncio.new_event_loop,
+) -> None:
+    """Serve jobs from the priority queues on ``backend_url`` until SIGTERM/SIGINT; the jobs
+    run on a loop from ``loop_factory`` (the CLI passes uvloop's)."""
+    async_side = AsyncSide(settings, backend_url, loop_factory)
     async_side.start()
     rq_task.install(async_side)
     try:
         connection = Redis.from_url(settings.REDIS_URL)
-        queues = RQJobQueue(
+        queue = RQJobQueue(
             connection, job_timeout_s=rq_job_timeout(settings), namespace=settings.REDIS_NAMESPACE
-        ).queues
-        worker = GatewayRQWorker(queues, connection=connection)
+        )
+        worker = GatewayRQWorker(queue.queues, connection=connection)
         worker.async_side = async_side
+        worker.dispatcher = Dispatcher(
+            connection, queue, backend_url, SchedulerConfig.from_settings(settings)
+        )
         log.info("worker started", extra={"backend": backend_url, "queues": worker.queue_names()})
         worker.work(burst=burst, logging_level="WARNING")
+        worker.dispatcher.close()
     finally:
         rq_task.install(None)
         async_side.stop()

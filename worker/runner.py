@@ -4,6 +4,10 @@
     submit + follow (events published) ─▶
     stream each output into storage (sha256) ─▶ succeeded + outputs (one transaction)
 
+Nothing on that path waits for bookkeeping it does not need: log lines and progress go
+through a ``JobJournal`` (written in the background, the rest with the success) and
+live events through an ``EventPublisher`` (queued, pipelined, flushed at the end).
+
 Failures end the job with their SPEC code; a retryable one (COMFYUI_UNREACHABLE) goes
 back to the queue after a backoff until ``max_attempts``. A heartbeat task keeps
 ``heartbeat_at`` fresh and notices a cancellation request, which it carries to
@@ -38,8 +42,15 @@ from comfyui_gateway.logs import correlation_id, log_fields
 from comfyui_gateway.outputs.pipeline import job_policy
 from comfyui_gateway.outputs.previews import shrink_preview
 from comfyui_gateway.privacy import Privacy
+from comfyui_gateway.scheduling.entry import entry_for_job
 from comfyui_gateway.storage.base import Storage
-from comfyui_gateway.tracing import job_span, mark_error
+from comfyui_gateway.tracing import (
+    child_span,
+    context_from_traceparent,
+    job_span,
+    mark_error,
+    tracer,
+)
 from worker.collect import collect_and_succeed
 from worker.comfyui import (
     ComfyUIClient,
@@ -51,6 +62,8 @@ from worker.comfyui import (
     StepProgress,
 )
 from worker.inputs import InputDelivery
+from worker.journal import JobJournal
+from worker.publisher import EventPublisher
 
 log = logging.getLogger("comfyui_gateway.worker.runner")
 
@@ -112,34 +125,49 @@ class JobRunner:
         """Run ``job_id`` if it is still queued; never raises for a job's own failure."""
         token = correlation_id.set(job_id)
         try:
+            claim_started_ns = time.time_ns()
             job = await self._claim(job_id)
             if job is not None:
+                _claim_span(job, claim_started_ns)
                 with job_span(job, self.backend_url, self._config.worker_id):
                     await _JobExecution(self, job).execute()
         finally:
             correlation_id.reset(token)
 
     async def _claim(self, job_id: str) -> Job | None:
+        """queued -> running: one conditional ``UPDATE ... RETURNING``, one commit."""
         async with self._sessions() as session:
-            try:
-                job = await store.get_job(session, job_id)
-            except GatewayError:
-                log.warning("job %s not found; skipped", job_id)
-                return None
-            if job.status is not JobStatus.QUEUED:
-                log.info("job %s is %s; skipped", job_id, job.status.value)
-                return None
-            won = await store.mark_running(
-                session,
-                job_id,
-                attempt=job.attempt,
-                worker_id=self._config.worker_id,
-                backend_url=self.backend_url,
+            job = await store.claim_queued(
+                session, job_id, worker_id=self._config.worker_id, backend_url=self.backend_url
             )
-            if not won:
+            if job is None:
+                await session.rollback()
+                await _explain_skip(session, job_id)
                 return None
-            await session.refresh(job)
+            await session.commit()
             return job
+
+
+def _claim_span(job: Job, started_ns: int) -> None:
+    """``worker.claim`` in the job's trace, beside ``job.run`` (the trace is known only
+    once the row is read, so the span is recorded after the fact)."""
+    span = tracer().start_span(
+        "worker.claim",
+        context=context_from_traceparent(job.traceparent),
+        start_time=started_ns,
+        attributes={"job.id": job.id, "job.attempt": job.attempt},
+    )
+    span.end()
+
+
+async def _explain_skip(session: AsyncSession, job_id: str) -> None:
+    """Log why a job id this worker was handed is not run (cold path: a lost claim)."""
+    try:
+        job = await store.get_job(session, job_id)
+    except GatewayError:
+        log.warning("job %s not found; skipped", job_id)
+        return
+    log.info("job %s is %s; skipped", job_id, job.status.value)
 
 
 class _JobExecution:
@@ -149,6 +177,8 @@ class _JobExecution:
         self.r = runner
         self.job = job
         self.attempt = job.attempt
+        self.journal = JobJournal(runner._sessions, job.id, job.attempt)
+        self.events = EventPublisher(runner._bus, job.id)
         self.prompt_id = prompt_id_for(job.id, job.attempt)
         self.progress = 0.0
         self._last_progress_write = 0.0
@@ -188,17 +218,18 @@ class _JobExecution:
             self.attempt,
             extra=self._fields(),
         )
-        await self._publish(EventType.STATUS, status=JobStatus.RUNNING.value)
+        self._publish(EventType.STATUS, status=JobStatus.RUNNING.value)
         heartbeat = asyncio.create_task(self._heartbeat())
         try:
             graph = json.loads(self.r._privacy.open_graph(self.job.prompt_graph or "{}"))
             # Submit first: the GPU starts while the bookkeeping below is written.
             try:
-                graph = await self._submit(graph)
+                with child_span("comfyui.submit", {"comfyui.prompt_id": self.prompt_id}):
+                    graph = await self._submit(graph)
             except BaseException:
-                await self._log("info", self._start_line())
+                self.journal.log("info", self._start_line())
                 raise
-            await self._record_start()
+            self._record_start()
             result = await self.r._client.wait(self.prompt_id, graph=graph, on_event=self._on_event)
             # The heartbeat keeps running while outputs are stored: a long download must
             # not look like a dead worker to the reconciler.
@@ -217,6 +248,8 @@ class _JobExecution:
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
+            await self.journal.close()
+            await self.events.flush()
             self._log_end(started)
         if self.r._on_finished is not None:
             await self.r._on_finished(self.job.id)
@@ -241,14 +274,16 @@ class _JobExecution:
     # -- progress ----------------------------------------------------------------------
 
     async def _on_event(self, event: Event) -> None:
+        """Events and log lines are queued, never awaited: the follow loop does not wait
+        for the database or the broker (``JobJournal``, ``EventPublisher``)."""
         self.progress = max(self.progress, min(event.progress, 99.0))
         if isinstance(event, NodeStarted):
             node_type = event.node_type or ""
-            await self._publish(EventType.NODE, node=event.node, node_type=node_type)
-            await self._log("info", f"Node {event.node} ({node_type or 'unknown'}) started")
+            self._publish(EventType.NODE, node=event.node, node_type=node_type)
+            self.journal.log("info", f"Node {event.node} ({node_type or 'unknown'}) started")
         elif isinstance(event, StepProgress):
             self._step = (event.value, event.max)
-            await self._publish(
+            self._publish(
                 EventType.PROGRESS, node=event.node, step=event.value, max_steps=event.max
             )
         elif isinstance(event, PreviewImage):
@@ -258,7 +293,7 @@ class _JobExecution:
         now = time.monotonic()
         if now - self._last_progress_write >= self.r._config.progress_write_s:
             self._last_progress_write = now
-            await self._record(progress=self.progress)
+            self.journal.record(progress=self.progress)
 
     async def _publish_preview(self, event: PreviewImage) -> None:
         """One shrunk frame on the bus (never the database); undecodable ones are dropped."""
@@ -268,7 +303,7 @@ class _JobExecution:
         step, total = self._step
         if event.ahead_of_progress:  # this frame's own progress message comes next
             step = min(step + 1, total) if total else step + 1
-        await self._publish(
+        self._publish(
             EventType.PREVIEW,
             node=event.node or "",
             step=step,
@@ -285,12 +320,12 @@ class _JobExecution:
         while True:
             await asyncio.sleep(self.r._config.heartbeat_s)
             async with self.r._sessions() as session:
-                job = await store.get_job(session, self.job.id)
-            if job.cancel_requested and not self._cancel_sent:
+                cancel_requested = await store.running_controls(session, self.job.id)
+                await store.record_running_state(session, self.job.id, attempt=self.attempt)
+            if cancel_requested and not self._cancel_sent:
                 self._cancel_sent = True
                 outcome = await self.r._client.cancel(self.prompt_id)
-                await self._log("info", f"Cancellation sent to ComfyUI ({outcome.value})")
-            await self._record()
+                self.journal.log("info", f"Cancellation sent to ComfyUI ({outcome.value})")
 
     # -- endings -----------------------------------------------------------------------
 
@@ -299,23 +334,34 @@ class _JobExecution:
             elapsed_ms = int((time.monotonic() - started) * 1000)
             return [f"Outputs stored: {len(outputs)} file(s)", f"Succeeded in {elapsed_ms} ms"]
 
-        outputs = await collect_and_succeed(
-            sessions=self.r._sessions,
-            client=self.r._client,
-            storage=self.r._storage,
-            job_id=self.job.id,
-            attempt=self.attempt,
-            refs=refs,
-            cache_ttl_s=self.r._config.cache_ttl_s,
-            on_stored=self._on_stored,
-            log_lines=final_lines,
-            policy=job_policy(self.job.output_format, strip=self.r._config.strip_metadata),
-        )
+        # What the journal still holds commits with the success (one transaction).
+        lines, values = await self.journal.take()
+        try:
+            outputs = await collect_and_succeed(
+                sessions=self.r._sessions,
+                client=self.r._client,
+                storage=self.r._storage,
+                job_id=self.job.id,
+                attempt=self.attempt,
+                refs=refs,
+                cache_ttl_s=self.r._config.cache_ttl_s,
+                on_stored=self._on_stored,
+                log_lines=final_lines,
+                policy=job_policy(self.job.output_format, strip=self.r._config.strip_metadata),
+                earlier_lines=lines,
+                running_values=values,
+                has_callback=bool(self.job.callback_url),
+                cacheable=bool(self.job.cache_key),
+            )
+        except BaseException:
+            self.journal.put_back(lines, values)
+            raise
         if outputs is None:
+            self.journal.put_back(lines, {})
             self.outcome = "ended elsewhere"
             return
         self.outcome = "succeeded"
-        await self._publish(
+        self._publish(
             EventType.TERMINAL,
             status=JobStatus.SUCCEEDED.value,
             progress=100.0,
@@ -323,7 +369,7 @@ class _JobExecution:
         )
 
     async def _on_stored(self, filename: str) -> None:
-        await self._publish(EventType.OUTPUT, message=f"Stored {filename}")
+        self._publish(EventType.OUTPUT, message=f"Stored {filename}")
 
     async def _fail(self, error: GatewayError) -> None:
         mark_error(error.code.value, error.message)
@@ -339,13 +385,14 @@ class _JobExecution:
     async def _retry(self, error: GatewayError) -> None:
         delay = self.r._config.retry_backoff_s * (2 ** (self.attempt - 1))
         self.outcome = f"will retry ({error.code.value})"
-        await self._log("warn", f"{error.code.value}: {error.message}; retrying in {delay:.0f}s")
+        self.journal.log("warn", f"{error.code.value}: {error.message}; retrying in {delay:.0f}s")
+        await self.journal.flush()
         await asyncio.sleep(delay)
         async with self.r._sessions() as session:
             if not await store.requeue(session, self.job.id, attempt=self.attempt):
                 return
-        await self.r._queue.enqueue(self.job.id, self.job.priority)
-        await self._publish(EventType.STATUS, status=JobStatus.QUEUED.value)
+        await self.r._queue.enqueue(entry_for_job(self.job, self.r._privacy))
+        self._publish(EventType.STATUS, status=JobStatus.QUEUED.value)
 
     async def _finish(self, status: JobStatus, error: dict[str, Any] | None, line: str) -> None:
         async with self.r._sessions() as session:
@@ -357,35 +404,23 @@ class _JobExecution:
             return
         self.outcome = status.value + (f" ({error['code']})" if error else "")
         detail = f" - {error['message']}" if error else ""
-        await self._log("error" if error else "info", f"{line}{detail}")
-        await self._publish(EventType.TERMINAL, status=status.value, error=error)
+        self.journal.log("error" if error else "info", f"{line}{detail}")
+        await self.journal.flush()  # whoever sees the terminal event finds the line
+        self._publish(EventType.TERMINAL, status=status.value, error=error)
 
     # -- plumbing ----------------------------------------------------------------------
 
     def _start_line(self) -> str:
         return f"Started on backend {self.r.backend_url} (attempt {self.attempt})"
 
-    async def _record_start(self) -> None:
-        """The prompt id and the start lines, in one transaction."""
+    def _record_start(self) -> None:
+        """The prompt id and the start lines, written while ComfyUI runs the prompt."""
         lines = [self._start_line(), f"ComfyUI prompt id {self.prompt_id}"]
-        async with self.r._sessions() as session:
-            await store.record_running_state(
-                session, self.job.id, attempt=self.attempt, comfy_prompt_id=self.prompt_id
-            )
-            await store.add_logs(session, self.job.id, "info", lines)
+        self.journal.logs("info", lines)
+        self.journal.record(comfy_prompt_id=self.prompt_id)
 
-    async def _record(self, **values: Any) -> None:
-        async with self.r._sessions() as session:
-            await store.record_running_state(session, self.job.id, attempt=self.attempt, **values)
-
-    async def _log(self, level: str, message: str) -> None:
-        async with self.r._sessions() as session:
-            await store.add_log(session, self.job.id, level, message)
-
-    async def _publish(self, kind: EventType, **fields: Any) -> None:
+    def _publish(self, kind: EventType, **fields: Any) -> None:
+        """Queue one event; ``EventPublisher`` sends it in order, best effort."""
         fields.setdefault("status", JobStatus.RUNNING.value)
         fields.setdefault("progress", self.progress)
-        try:
-            await self.r._bus.publish(JobEvent(type=kind, job_id=self.job.id, **fields))
-        except Exception:  # events are best effort; the database stays the truth
-            log.warning("could not publish a %s event for job %s", kind.value, self.job.id)
+        self.events.post(JobEvent(type=kind, job_id=self.job.id, **fields))

@@ -19,14 +19,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import Insert, literal, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from comfyui_gateway.db.models.cache_entry import CacheEntry
 from comfyui_gateway.db.models.job import Job
 from comfyui_gateway.db.models.job_output import JobOutput
 from comfyui_gateway.db.translate import translate_db_errors
-from comfyui_gateway.db.types import utcnow
+from comfyui_gateway.db.types import UTCDateTime, utcnow
 from comfyui_gateway.errors import Conflict
 from comfyui_gateway.jobs.status import JobStatus
 
@@ -82,14 +84,25 @@ async def remember(session: AsyncSession, key: str, job_id: str, *, ttl_s: int) 
     return True
 
 
-async def remember_job(session: AsyncSession, job_id: str, *, ttl_s: int) -> bool:
-    """Write the entry for a job that just succeeded, if it was submitted cacheable."""
-    with translate_db_errors():
-        key = await session.scalar(select(Job.cache_key).where(Job.id == job_id))
-    if not key:
-        return False
-    try:
-        return await remember(session, key, job_id, ttl_s=ttl_s)
-    except Exception:  # the cache is an optimisation: a failed write must not fail the job
-        log.exception("could not write the cache entry of job %s", job_id)
-        return False
+def remember_job_statement(dialect: str, job_id: str, *, ttl_s: int) -> Insert:
+    """Point the job's ``cache_key`` (if it has one) at it: one upsert, no commit.
+
+    Run inside the success transaction, so whoever sees the job ``succeeded`` also
+    finds its entry; an entry already there (expired, or a concurrent success) is
+    overwritten, as ``remember`` does (either job answers the key equally well).
+    """
+    now = utcnow()
+    stamps = (literal(now, UTCDateTime()), literal(now + timedelta(seconds=ttl_s), UTCDateTime()))
+    rows = select(Job.cache_key, Job.id, *stamps).where(
+        Job.id == job_id, Job.cache_key.is_not(None), Job.cache_key != ""
+    )
+    build = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    statement = build(CacheEntry).from_select(["key", "job_id", "created_at", "expires_at"], rows)
+    return statement.on_conflict_do_update(
+        index_elements=[CacheEntry.key],
+        set_={
+            "job_id": statement.excluded.job_id,
+            "created_at": statement.excluded.created_at,
+            "expires_at": statement.excluded.expires_at,
+        },
+    )

@@ -26,7 +26,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from comfyui_gateway.cli.comfyui_probe import Found, probe_comfyui
-from comfyui_gateway.cli.edge import envoy_binary, render_envoy_config, write_envoy_config
+from comfyui_gateway.cli.edge import envoy_argv, render_envoy_config, write_envoy_config
 from comfyui_gateway.cli.init import initialise
 from comfyui_gateway.cli.supervisor import ChildSpec, ReadyCheck, Supervisor
 from comfyui_gateway.config import Settings, comfyui_url_configured
@@ -139,8 +139,7 @@ def envoy_child(
     upstreams = upstreams or [(settings.GRPC_HOST, settings.GRPC_PORT)]
     config = render_envoy_config(settings, upstreams)
     path = write_envoy_config(config, config_dir / "envoy.yaml")
-    argv = [envoy_binary(), "-c", str(path), "--disable-hot-restart", "--concurrency", "1"]
-    argv += ["--log-level", "warn"]
+    argv = [*envoy_argv(path), "--log-level", "warn"]
     return ChildSpec(
         name="envoy", argv=argv, ready=http_ready(_local_url(settings, "/health"), below=500)
     )

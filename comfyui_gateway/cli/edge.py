@@ -49,6 +49,24 @@ def envoy_binary() -> str:
     return found
 
 
+ACCESS_LOG_FLUSH_MS = 500
+"""Envoy buffers its access log for 10 s by default; a refusal should reach the log at once."""
+
+
+def envoy_argv(config_path: Path) -> list[str]:
+    """How every edge starts Envoy: one worker thread, no hot restart, logs flushed quickly."""
+    return [
+        envoy_binary(),
+        "-c",
+        str(config_path),
+        "--disable-hot-restart",
+        "--concurrency",
+        "1",
+        "--file-flush-interval-msec",
+        str(ACCESS_LOG_FLUSH_MS),
+    ]
+
+
 def render_envoy_config(
     settings: Settings, grpc_upstreams: Sequence[tuple[str, int]], template: Path | None = None
 ) -> dict[str, Any]:

@@ -207,13 +207,14 @@ def submit(
 @main.command()
 def run() -> None:
     """Start the gRPC server (and the workers too when REDIS_URL is empty)."""
+    from comfyui_gateway.cli import event_loop
     from comfyui_gateway.cli.serve import serve
     from comfyui_gateway.tracing import configure_tracing
 
     settings = _settings("server")
     tracing = configure_tracing("server")
     try:
-        asyncio.run(serve(settings))
+        event_loop.run(serve(settings))
     finally:
         tracing.shutdown()
 

@@ -27,6 +27,7 @@ from comfyui_gateway.eventbus import EventBus, MemoryEventBus, RedisEventBus
 from comfyui_gateway.jobqueue import InProcessJobQueue, JobQueue, RQJobQueue
 from comfyui_gateway.media.setup import build_fetcher
 from comfyui_gateway.metrics import Counters, MemoryCounters, RedisCounters
+from comfyui_gateway.scheduling import SchedulerConfig
 from comfyui_gateway.storage import create_storage
 from server.app import GrpcServer
 from server.deps import ServerDeps
@@ -79,7 +80,7 @@ async def running_gateway(settings: Settings) -> AsyncIterator[RunningGateway]:
         workers = None
         maintenance = None
     else:
-        memory_queue = InProcessJobQueue()
+        memory_queue = InProcessJobQueue(SchedulerConfig.from_settings(settings))
         reports, bus, queue = MemoryBackendReports(), MemoryEventBus(), memory_queue
         workers = EmbeddedWorkers(
             settings,

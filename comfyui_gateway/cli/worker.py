@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
+from comfyui_gateway.cli import event_loop
 from comfyui_gateway.config import Settings
 from worker.rq_worker import run_rq_worker
 
@@ -41,4 +42,9 @@ def run_worker(settings: Settings, backends: Sequence[str], *, burst: bool = Fal
     # Reach the database once before taking jobs: a bad DATABASE_URL is one clear line
     # at start-up (see comfyui_gateway.db.problems), not a stream of failing rounds.
     current_revision(settings.DATABASE_URL)
-    run_rq_worker(settings, choose_backend(settings, backends), burst=burst)
+    run_rq_worker(
+        settings,
+        choose_backend(settings, backends),
+        burst=burst,
+        loop_factory=event_loop.new_event_loop,
+    )

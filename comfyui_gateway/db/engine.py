@@ -32,6 +32,14 @@ SQLITE_PRAGMAS: tuple[tuple[str, str], ...] = (
 )
 
 
+POOL_SIZE = 20
+"""Connections kept open per process. SQLAlchemy's default of 5 (+10 overflow) made a
+burst of 16 concurrent submissions open and close overflow connections on every
+request: a fresh aiosqlite connection is a new thread plus the PRAGMAs, a fresh
+PostgreSQL one a TCP handshake and authentication, each several milliseconds."""
+MAX_OVERFLOW = 10
+
+
 def create_engine(database_url: str, *, echo: bool = False) -> AsyncEngine:
     """Build the async engine for ``DATABASE_URL`` (a SQLite path or a PostgreSQL URL).
 
@@ -42,7 +50,13 @@ def create_engine(database_url: str, *, echo: bool = False) -> AsyncEngine:
     target = parse_database_url(database_url)
     if target.is_sqlite:
         return _sqlite_engine(target, echo=echo)
-    return _create_async_engine(target.async_url, pool_pre_ping=True, echo=echo)
+    return _create_async_engine(
+        target.async_url,
+        pool_pre_ping=True,
+        pool_size=POOL_SIZE,
+        max_overflow=MAX_OVERFLOW,
+        echo=echo,
+    )
 
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
@@ -57,6 +71,7 @@ def _sqlite_engine(target: DatabaseTarget, *, echo: bool) -> AsyncEngine:
         kwargs["poolclass"] = StaticPool
     else:
         target.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+        kwargs |= {"pool_size": POOL_SIZE, "max_overflow": MAX_OVERFLOW}
     engine = _create_async_engine(target.async_url, **kwargs)
     event.listen(engine.sync_engine, "connect", apply_sqlite_pragmas)
     return engine

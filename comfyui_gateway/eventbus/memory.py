@@ -7,6 +7,7 @@ non-terminal events (``eventbus.queue``) and never delays anyone else.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import partial
 
 from comfyui_gateway.eventbus.queue import DEFAULT_QUEUE_SIZE, EventQueue
@@ -38,6 +39,10 @@ class MemoryEventBus:
             raise RuntimeError("the event bus is closed")
         for queue in self._subscribers.get(event.job_id, ()):
             queue.put(event)
+
+    async def publish_many(self, events: Sequence[JobEvent]) -> None:
+        for event in events:
+            await self.publish(event)
 
     def subscribe(self, job_id: str) -> Subscription:
         return Subscription(

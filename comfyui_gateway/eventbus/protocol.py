@@ -7,6 +7,7 @@ implementations: ``MemoryEventBus`` (embedded single-process mode) and
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 from comfyui_gateway.errors import GatewayError
@@ -33,6 +34,10 @@ class EventBus(Protocol):
         Raises ``EventBusUnavailable`` when the broker is unreachable, ``RuntimeError``
         after ``close()``.
         """
+        ...
+
+    async def publish_many(self, events: Sequence[JobEvent]) -> None:
+        """``publish`` each of ``events`` in order, in as few broker round trips as it can."""
         ...
 
     def subscribe(self, job_id: str) -> Subscription:

@@ -36,6 +36,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from collections.abc import Sequence
 from functools import partial
 from typing import Any
 
@@ -132,6 +133,22 @@ class RedisEventBus:
             # The cause stays chained for logs; the message may reach a client, so it
             # names no host.
             raise EventBusUnavailable(f"could not publish an event of job {event.job_id}") from exc
+
+    async def publish_many(self, events: Sequence[JobEvent]) -> None:
+        """One pipelined round trip for all of ``events`` (Redis keeps their order)."""
+        if self._closed:
+            raise RuntimeError("the event bus is closed")
+        if len(events) == 1:
+            await self.publish(events[0])
+            return
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for event in events:
+                    pipe.publish(self._channel_of(event.job_id), event.to_json())
+                await pipe.execute()
+        except (RedisError, OSError) as exc:
+            job_ids = ", ".join(sorted({event.job_id for event in events}))
+            raise EventBusUnavailable(f"could not publish events of job {job_ids}") from exc
 
     def subscribe(self, job_id: str) -> Subscription:
         channel = self._channel_of(job_id)

@@ -80,6 +80,11 @@ class Subscription:
             self._detach(self._queue)
             self._queue.close()
 
+    def close(self) -> None:
+        """End iteration once the events already buffered are read (server shutdown);
+        the subscription stays registered until its ``async with`` block is left."""
+        self._queue.close()
+
     def __aiter__(self) -> Subscription:
         return self
 

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from comfyui_gateway.jobs.priority import JobPriority
+from comfyui_gateway.jobs.priority import PRIORITY_ORDER, JobPriority
+from comfyui_gateway.scheduling.entry import QueueEntry
 
-PRIORITY_ORDER: tuple[JobPriority, ...] = (JobPriority.HIGH, JobPriority.NORMAL, JobPriority.LOW)
-"""Workers drain queues in this order."""
+__all__ = ["PRIORITY_ORDER", "JobQueue", "QueueEntry"]
 
 
 class JobQueue(Protocol):
-    """Job ids waiting for a worker, one queue per priority."""
+    """Jobs waiting for a worker, one queue per priority; workers choose among them
+    with ``comfyui_gateway.scheduling`` (priority, fairness by owner, model affinity)."""
 
-    async def enqueue(self, job_id: str, priority: JobPriority) -> None:
+    async def enqueue(self, entry: QueueEntry) -> None:
         """Make the job available to workers (after its row is committed)."""
 
     async def remove(self, job_id: str) -> bool:
@@ -24,3 +25,6 @@ class JobQueue(Protocol):
 
     async def depth(self) -> dict[JobPriority, int]:
         """How many ids wait in each priority's queue."""
+
+    async def waiting(self) -> list[QueueEntry]:
+        """The waiting entries (for per-model metrics); order not meaningful."""

@@ -11,3 +11,7 @@ class JobPriority(enum.StrEnum):
     HIGH = "high"
     NORMAL = "normal"
     LOW = "low"
+
+
+PRIORITY_ORDER: tuple[JobPriority, ...] = (JobPriority.HIGH, JobPriority.NORMAL, JobPriority.LOW)
+"""Workers drain queues in this order."""

@@ -41,6 +41,8 @@ from comfyui_gateway.events import EventType, JobEvent
 from comfyui_gateway.jobqueue.base import JobQueue
 from comfyui_gateway.jobs import store
 from comfyui_gateway.jobs.status import JobStatus
+from comfyui_gateway.privacy import Privacy
+from comfyui_gateway.scheduling.entry import entry_for_job
 
 log = logging.getLogger("comfyui_gateway.recovery")
 
@@ -107,8 +109,10 @@ class Reconciler:
         inspector: PromptInspector,
         config: ReconcilerConfig,
         lock: SweepLock | None = None,
+        privacy: Privacy | None = None,
     ) -> None:
         self._sessions = sessions
+        self._privacy = privacy
         self._queue = queue
         self._bus = bus
         self._inspector = inspector
@@ -209,7 +213,7 @@ class Reconciler:
                 f"Worker stopped during attempt {job.attempt} and ComfyUI has no record of "
                 "its prompt; queued again",
             )
-        await self._queue.enqueue(job.id, job.priority)
+        await self._queue.enqueue(entry_for_job(job, self._privacy))
         await self._publish(JobEvent(type=EventType.STATUS, job_id=job.id, status="queued"))
         report.requeued.append(job.id)
 
@@ -223,7 +227,7 @@ class Reconciler:
                 current = await store.get_job(session, job.id)
                 if current.status is not JobStatus.QUEUED:  # a worker took it meanwhile
                     continue
-                await self._queue.enqueue(job.id, job.priority)
+                await self._queue.enqueue(entry_for_job(current, self._privacy))
                 report.reenqueued.append(job.id)
                 message = "Queue had lost the job; enqueued again"
                 await store.add_log(session, job.id, "warn", message)

@@ -10,14 +10,15 @@ in the same transaction (the outbox), so no finished job can miss its webhook.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CursorResult, Select, func, select, update
+from sqlalchemy import CursorResult, Select, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from comfyui_gateway.cache.store import remember_job_statement
 from comfyui_gateway.db.models.job import Job
 from comfyui_gateway.db.models.job_log import JobLog
 from comfyui_gateway.db.models.job_output import JobOutput
@@ -188,6 +189,78 @@ async def mark_running(
     )
 
 
+async def claim_queued(
+    session: AsyncSession, job_id: str, *, worker_id: str, backend_url: str
+) -> Job | None:
+    """queued -> running (attempt + 1) in one ``UPDATE ... RETURNING``; the job if won.
+
+    The same conditional transition as ``mark_running`` without reading the row first:
+    the attempt is bumped by the statement itself, so two claimers still cannot both win.
+    The transaction is left open so the caller can read more in it (then commit).
+    """
+    now = utcnow()
+    statement = (
+        update(Job)
+        .where(
+            Job.id == job_id,
+            Job.status == JobStatus.QUEUED,
+            Job.cancel_requested.is_(False),
+        )
+        .values(
+            status=JobStatus.RUNNING,
+            attempt=Job.attempt + 1,
+            worker_id=worker_id,
+            backend_url=backend_url,
+            started_at=now,
+            heartbeat_at=now,
+            updated_at=now,
+            error=None,
+            error_code=None,
+        )
+        .returning(Job)
+        .execution_options(synchronize_session=False)
+    )
+    with translate_db_errors():
+        job: Job | None = (await session.scalars(statement)).one_or_none()
+    return job
+
+
+async def running_controls(session: AsyncSession, job_id: str) -> bool:
+    """Whether cancellation was requested for ``job_id`` (the heartbeat's only read)."""
+    with translate_db_errors():
+        flag = await session.scalar(select(Job.cancel_requested).where(Job.id == job_id))
+    return bool(flag)
+
+
+async def record_running_batch(
+    session: AsyncSession,
+    job_id: str,
+    *,
+    attempt: int,
+    values: dict[str, Any],
+    lines: Sequence[tuple[str, str]],
+) -> bool:
+    """A running job's state (if still this attempt's) and log lines, in one transaction.
+
+    The lines are written whatever the state (as ``add_logs`` does): they describe what
+    this attempt did, even when it lost the job meanwhile.
+    """
+    with translate_db_errors():
+        won = True
+        if values:
+            where = [Job.status == JobStatus.RUNNING, Job.attempt == attempt]
+            won = await _conditional_update(session, job_id, where, values)
+        if lines:
+            await session.execute(insert(JobLog), _log_rows(job_id, lines))
+        await session.commit()
+    return won
+
+
+def _log_rows(job_id: str, lines: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
+    """Rows for one multi-row INSERT (Core: no ORM objects to build and flush)."""
+    return [{"job_id": job_id, "level": level, "message": message} for level, message in lines]
+
+
 async def record_running_state(
     session: AsyncSession, job_id: str, *, attempt: int, **values: Any
 ) -> bool:
@@ -226,21 +299,49 @@ async def succeed_with_outputs(
     attempt: int,
     outputs: Sequence[JobOutput],
     log_lines: Sequence[str] = (),
+    earlier_lines: Sequence[tuple[str, str]] = (),
+    extra_values: dict[str, Any] | None = None,
+    has_callback: bool | None = None,
+    cache_ttl_s: int = 0,
+    before_commit: Callable[[], Awaitable[None]] | None = None,
 ) -> bool:
     """running (this attempt) -> succeeded and its outputs recorded, in one transaction.
 
     A caller that lost the race records nothing, so a job's outputs exist exactly once.
-    ``log_lines`` land in the same transaction: whoever sees ``succeeded`` sees them too.
+    ``log_lines`` land in the same transaction: whoever sees ``succeeded`` sees them too,
+    after ``earlier_lines`` ((level, message) the runner had not written yet) and with
+    ``extra_values`` (running state not written yet, e.g. the prompt id).
+    ``has_callback`` False (the caller read the job: no callback URL, which never
+    changes after submission) skips the outbox statement that would insert nothing.
+    ``cache_ttl_s`` > 0 writes the job's cache entry (if it was submitted cacheable) in
+    the same transaction. ``before_commit`` runs after the statements, before the
+    commit (the worker waits there for its files to be durable); if it raises, nothing
+    is committed.
     """
-    values = {"status": JobStatus.SUCCEEDED, "completed_at": utcnow(), "progress": 100.0}
+    values = {
+        **(extra_values or {}),
+        "status": JobStatus.SUCCEEDED,
+        "completed_at": utcnow(),
+        "progress": 100.0,
+    }
     where = [Job.status == JobStatus.RUNNING, Job.attempt == attempt]
+    lines = [*earlier_lines, *(("info", line) for line in log_lines)]
     with translate_db_errors():
         if not await _conditional_update(session, job_id, where, values):
             await session.rollback()
             return False
         session.add_all(outputs)
-        session.add_all(JobLog(job_id=job_id, level="info", message=line) for line in log_lines)
-        await add_first_attempt(session, job_id)
+        if lines:
+            await session.execute(insert(JobLog), _log_rows(job_id, lines))
+        if has_callback is not False:
+            await add_first_attempt(session, job_id)
+        if cache_ttl_s > 0:
+            dialect = session.get_bind().dialect.name
+            await session.execute(remember_job_statement(dialect, job_id, ttl_s=cache_ttl_s))
+        if outputs:
+            await session.flush()  # the output rows are sent before the wait below
+        if before_commit is not None:
+            await before_commit()
         await session.commit()
     return True
 

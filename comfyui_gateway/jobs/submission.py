@@ -54,6 +54,7 @@ from comfyui_gateway.jobs.views import output_url
 from comfyui_gateway.media.resolve import MediaResolver, ResolvedMedia, job_input_rows
 from comfyui_gateway.outputs.formats import OutputFormat
 from comfyui_gateway.privacy import Privacy
+from comfyui_gateway.scheduling.entry import QueueEntry, entry_for_graph
 from comfyui_gateway.storage.names import shown_storage_path
 from comfyui_gateway.tracing import child_span, current_traceparent, set_attributes
 from comfyui_gateway.webhooks.outbox import add_first_attempt
@@ -180,27 +181,10 @@ class JobSubmitter:
         catalogue = await self._catalogue.current() if self._catalogue is not None else None
         async with self._sessions() as session:
             workflow = await WorkflowRepository(session).get(request.workflow_id)
-            given = {**request.params, **request.inputs}
-            prepared = prepare_prompt(
-                workflow.workflow_json,
-                workflow.input_schema,
-                workflow.default_params,
-                given,
-                self._limits,
-            )
-            media = await self._resolve_media(session, workflow, given, owner)
-            if media.inputs:  # render again with the stored files' ComfyUI names
-                request = _with_media(request, media)
-                prepared = prepare_prompt(
-                    workflow.workflow_json,
-                    workflow.input_schema,
-                    workflow.default_params,
-                    {**request.params, **request.inputs},
-                    self._limits,
+            with child_span("job.prepare", {"workflow.id": workflow.id}):
+                request, prepared, media = await self._prepare(
+                    session, workflow, request, owner, catalogue
                 )
-            if catalogue is not None:
-                problems = check_rendered_choices(workflow.workflow_json, prepared.graph, catalogue)
-                problems.raise_if_any("Invalid inputs")
             key = self._cache_key(workflow.id, workflow.version, prepared, request)
             hit = await cache_store.lookup(session, key) if key else None
             request_id = request.idempotency_key()
@@ -255,7 +239,7 @@ class JobSubmitter:
         if hit is not None:
             views = tuple(_output_view(job.id, output) for output in outputs)
             return AcceptedJob(job.id, "cache_hit", 0, outputs=views, http_status=200)
-        await self._enqueue(job.id, priority)
+        await self._enqueue(entry_for_graph(job, prepared.graph))
         accepted = AcceptedJob(job_id=job.id, status="queued", eta_seconds=0)
         return await self._with_eta(dataclasses.replace(accepted, headers=reservation.headers), job)
 
@@ -281,6 +265,39 @@ class JobSubmitter:
         return dataclasses.replace(
             accepted, eta_seconds=eta.eta_seconds, queue_position=eta.position
         )
+
+    async def _prepare(
+        self,
+        session: AsyncSession,
+        workflow: Any,
+        request: JobRequest,
+        owner: str,
+        catalogue: Any,
+    ) -> tuple[JobRequest, PreparedPrompt, ResolvedMedia]:
+        """Validate and render; with media inputs, render again with the stored files'
+        ComfyUI names. Combo values are checked against the backends' catalogue."""
+        given = {**request.params, **request.inputs}
+        prepared = prepare_prompt(
+            workflow.workflow_json,
+            workflow.input_schema,
+            workflow.default_params,
+            given,
+            self._limits,
+        )
+        media = await self._resolve_media(session, workflow, given, owner)
+        if media.inputs:
+            request = _with_media(request, media)
+            prepared = prepare_prompt(
+                workflow.workflow_json,
+                workflow.input_schema,
+                workflow.default_params,
+                {**request.params, **request.inputs},
+                self._limits,
+            )
+        if catalogue is not None:
+            problems = check_rendered_choices(workflow.workflow_json, prepared.graph, catalogue)
+            problems.raise_if_any("Invalid inputs")
+        return request, prepared, media
 
     async def _resolve_media(
         self, session: AsyncSession, workflow: Any, given: dict[str, Any], owner: str
@@ -333,10 +350,12 @@ class JobSubmitter:
                 session.add(JobLog(job_id=job.id, level="info", message="Job queued"))
             await session.commit()
 
-    async def _enqueue(self, job_id: str, priority: JobPriority) -> None:
+    async def _enqueue(self, entry: QueueEntry) -> None:
+        job_id = entry.job_id
         try:
-            with child_span("queue.enqueue", {"job.id": job_id, "job.priority": priority.value}):
-                await self._queue.enqueue(job_id, priority)
+            attributes = {"job.id": job_id, "job.priority": entry.priority.value}
+            with child_span("queue.enqueue", attributes):
+                await self._queue.enqueue(entry)
         except Exception:  # the row is committed: the reconciler will enqueue it again
             log.exception("enqueue failed; the reconciler will retry", extra={"jobId": job_id})
 

@@ -8,57 +8,33 @@ When the server shuts down (``shutdown`` set) the stream ends with the job's cur
 state, flagged in ``message``, instead of being cut off.
 
 While the job waits, the database is re-read every ``QUEUED_RECHECK_S`` and a
-``status`` event is sent whenever its queue position or ETA (``etas``) changed.
+``status`` event is sent whenever its queue position or ETA changed (``reads`` built
+with an ``EtaService`` gives both).
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from comfyui_gateway.eta.service import EtaService
 from comfyui_gateway.eventbus import EventBus
+from comfyui_gateway.eventbus.subscription import Subscription
 from comfyui_gateway.events import EventType, JobEvent
-from comfyui_gateway.jobs import store
-from comfyui_gateway.jobs.views import state_event
+from comfyui_gateway.jobs.state_reads import JobStateReads
 
 DEFAULT_RECHECK_S = 5.0
 QUEUED_RECHECK_S = 1.0
 SHUTDOWN_MESSAGE = "Server shutting down: reconnect to keep following this job"
 
 
-class _Quiet:
-    """No event within ``recheck_s``."""
-
-
-class _Stopping:
-    """The server is shutting down."""
-
-
-async def _next_event(
-    iterator: AsyncIterator[JobEvent], shutdown: asyncio.Event | None, timeout_s: float
-) -> JobEvent | _Quiet | _Stopping:
-    """The next event, or why there is none; StopAsyncIteration when the bus closed."""
-    getter = asyncio.ensure_future(anext(iterator))
-    waiters: set[asyncio.Future[Any]] = {getter}
-    stopper = asyncio.ensure_future(shutdown.wait()) if shutdown is not None else None
-    if stopper is not None:
-        waiters.add(stopper)
-    try:
-        done, _ = await asyncio.wait(
-            waiters, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED
-        )
-    finally:
-        for waiter in waiters:
-            if not waiter.done():
-                waiter.cancel()
-    if getter in done:
-        return getter.result()
-    return _Stopping() if stopper is not None and stopper in done else _Quiet()
+async def _stop_on(shutdown: asyncio.Event, events: Subscription) -> None:
+    """End ``events``' iteration (after what it buffered) once the server shuts down."""
+    await shutdown.wait()
+    events.close()
 
 
 async def watch_job(
@@ -69,50 +45,87 @@ async def watch_job(
     *,
     recheck_s: float = DEFAULT_RECHECK_S,
     shutdown: asyncio.Event | None = None,
-    etas: EtaService | None = None,
+    reads: JobStateReads | None = None,
 ) -> AsyncIterator[JobEvent]:
-    """Yield the job's events; the last one is always TERMINAL (or the job's end state)."""
+    """Yield the job's events; the last one is always TERMINAL (or the job's end state).
+
+    ``reads`` shares database reads between the watchers of a job (one per process);
+    without it this watcher reads alone.
+
+    Per event a watcher only wakes and reads its queue: no task or future is made per
+    event (one job watched by a thousand streams wakes a thousand of them each time),
+    the quiet-stream recheck is a timeout on the read, and shutdown is one waiter per
+    stream that closes the subscription.
+    """
+    reads = reads or JobStateReads(sessions)
     async with bus.subscribe(job_id) as events:
-        current = await _read(sessions, job_id, owner, EventType.SNAPSHOT, etas)
+        subscribed = time.monotonic()
+        current = await reads.read(job_id, owner, EventType.SNAPSHOT, not_before=subscribed)
         yield current
         floor = current.progress
         if current.is_terminal:
             return
-        iterator = aiter(events)
-        shown = _place(current)
-        while True:
-            wait_s = min(recheck_s, QUEUED_RECHECK_S) if shown[0] else recheck_s
-            try:
-                outcome = await _next_event(iterator, shutdown, wait_s)
-            except StopAsyncIteration:
-                outcome = None
-            if isinstance(outcome, _Stopping):
-                state = await _read(sessions, job_id, owner, EventType.STATUS, etas)
-                yield replace(state.with_progress_floor(floor), message=SHUTDOWN_MESSAGE)
-                return
-            if isinstance(outcome, _Quiet):
-                event = await _read(sessions, job_id, owner, EventType.STATUS, etas)
-                if not event.is_terminal:
-                    if event.queue_position and _place(event) != shown:
-                        shown = _place(event)
-                        yield event.with_progress_floor(floor)
-                    elif not event.queue_position:
-                        shown = (0, 0)
-                    continue
-            elif isinstance(outcome, JobEvent):
-                event = outcome
-            else:
-                event = await _read(sessions, job_id, owner, EventType.STATUS)
-                yield event.with_progress_floor(floor)
-                return
-            for item in conflate([event, *events.take_buffered()]):
+        stopper = asyncio.create_task(_stop_on(shutdown, events)) if shutdown is not None else None
+        try:
+            live = _live(reads, events, job_id, owner, recheck_s, shutdown, _place(current))
+            async for item in live:
                 item = item.with_progress_floor(floor)
                 floor = item.progress
-                if item.status != "queued":
-                    shown = (0, 0)
                 yield item
                 if item.is_terminal:
                     return
+        finally:
+            if stopper is not None:
+                stopper.cancel()
+
+
+async def _live(
+    reads: JobStateReads,
+    events: Subscription,
+    job_id: str,
+    owner: str | None,
+    recheck_s: float,
+    shutdown: asyncio.Event | None,
+    shown: tuple[int, int],
+) -> AsyncIterator[JobEvent]:
+    """Live events (conflated per batch) until a terminal one, the database's terminal
+    state after a quiet spell, or the job's state when the bus closes or shuts down;
+    while queued, a status event whenever the position or ETA (``shown``) changes."""
+    iterator = aiter(events)
+    while True:
+        try:
+            async with asyncio.timeout(min(recheck_s, QUEUED_RECHECK_S) if shown[0] else recheck_s):
+                event = await anext(iterator)
+        except TimeoutError:
+            event = await reads.read(
+                job_id, owner, EventType.STATUS, not_before=time.monotonic(), recheck=True
+            )
+            if event.is_terminal:
+                yield event
+                return
+            if event.queue_position and _place(event) != shown:
+                shown = _place(event)
+                yield event
+            elif not event.queue_position:
+                shown = (0, 0)
+            continue
+        except StopAsyncIteration:
+            state = await reads.read(job_id, owner, EventType.STATUS, not_before=time.monotonic())
+            if shutdown is not None and shutdown.is_set():
+                state = replace(state, message=SHUTDOWN_MESSAGE)
+            yield state
+            return
+        for item in conflate([event, *events.take_buffered()]):
+            if item.status != "queued":
+                shown = (0, 0)
+            yield item
+            if item.is_terminal:
+                return
+
+
+def _place(event: JobEvent) -> tuple[int, int]:
+    """What a waiting job's watcher was last told: (queue position, ETA)."""
+    return event.queue_position, event.eta_seconds
 
 
 def conflate(events: list[JobEvent]) -> list[JobEvent]:
@@ -150,20 +163,3 @@ def _supersedes(newer: JobEvent, older: JobEvent) -> bool:
         and older.type is EventType.PROGRESS
         and newer.node == older.node
     )
-
-
-def _place(event: JobEvent) -> tuple[int, int]:
-    """What a waiting job's watcher was last told: (queue position, ETA)."""
-    return event.queue_position, event.eta_seconds
-
-
-async def _read(
-    sessions: async_sessionmaker[AsyncSession],
-    job_id: str,
-    owner: str | None,
-    kind: EventType,
-    etas: EtaService | None = None,
-) -> JobEvent:
-    async with sessions() as session:
-        job = await store.get_job(session, job_id, owner)
-        return await state_event(session, job, kind, etas)

@@ -3,7 +3,8 @@
 Names follow Prometheus conventions (``comfyui_gateway_`` prefix, base units in the
 name, ``_total`` for counters, which the exposition adds). Label values are bounded:
 ``workflow`` by the registered workflows, ``status`` and ``priority`` by their enums,
-``backend`` by the configured COMFYUI_URLs, ``code`` by the error table,
+``backend`` by the configured COMFYUI_URLs, ``model`` by the model files installed on
+the backends, ``code`` by the error table,
 ``outcome``/``reason`` by the fixed sets below. The README's observability section is
 written from this table.
 """
@@ -50,6 +51,19 @@ QUEUE_OLDEST_AGE = MetricSpec(
     "gauge",
     "Age of the oldest queued job (0 when none waits), by priority.",
     ("priority",),
+)
+MODEL_QUEUE_DEPTH = MetricSpec(
+    f"{PREFIX}_model_queue_depth",
+    "gauge",
+    "Queued jobs that load the model (checkpoint, LoRA, VAE, ...; 'none' for jobs that "
+    "load none; a job counts under each of its models): the autoscaling signal.",
+    ("model",),
+)
+MODEL_QUEUE_OLDEST_AGE = MetricSpec(
+    f"{PREFIX}_model_queue_oldest_job_age_seconds",
+    "gauge",
+    "Age of the oldest queued job that loads the model (series only while one waits).",
+    ("model",),
 )
 JOB_DURATION = MetricSpec(
     f"{PREFIX}_job_duration_seconds",
@@ -142,6 +156,8 @@ ALL: tuple[MetricSpec, ...] = (
     JOBS_ACTIVE,
     QUEUE_DEPTH,
     QUEUE_OLDEST_AGE,
+    MODEL_QUEUE_DEPTH,
+    MODEL_QUEUE_OLDEST_AGE,
     JOB_DURATION,
     QUEUE_WAIT,
     COMFYUI_EXECUTION,

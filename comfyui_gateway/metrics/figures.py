@@ -27,6 +27,7 @@ from comfyui_gateway.jobqueue.base import PRIORITY_ORDER, JobQueue
 from comfyui_gateway.jobs.status import TERMINAL_STATUSES, JobStatus
 from comfyui_gateway.metrics import catalogue
 from comfyui_gateway.metrics.counters import Counters, SeriesKey
+from comfyui_gateway.scheduling.backlog import ModelBacklog, model_backlog
 
 Labels = tuple[str, ...]
 
@@ -62,6 +63,7 @@ class Figures:
     jobs_active: dict[str, int] = field(default_factory=dict)
     queue_depth: dict[str, int] = field(default_factory=dict)
     queue_oldest_age_s: dict[str, float] = field(default_factory=dict)
+    model_backlog: dict[str, ModelBacklog] = field(default_factory=dict)
     job_duration: dict[Labels, Histogram] = field(default_factory=dict)
     queue_wait: dict[Labels, Histogram] = field(default_factory=dict)
     comfyui_execution: dict[Labels, Histogram] = field(default_factory=dict)
@@ -89,6 +91,7 @@ async def gather_figures(sources: MetricSources) -> Figures:
     figures = Figures()
     depth = await sources.queue.depth()
     figures.queue_depth = {p.value: depth.get(p, 0) for p in PRIORITY_ORDER}
+    figures.model_backlog = model_backlog(await sources.queue.waiting(), time.time())
     async with sources.sessions() as session:
         await _job_counts(session, figures)
         await _histograms(session, figures)

@@ -1,6 +1,6 @@
 """Output storage: job outputs on a local disk or in an S3-compatible bucket.
 
-base.py           Storage protocol, StoredObject, StorageError
+base.py           Storage protocol, StoredObject, StagedObject, StorageError
 names.py          job ids and stored names: validation, new_stored_name
 content_types.py  content type from a file name, media-type validation
 streams.py        chunk batching to threads (spool) and threaded reads (ChunkStream)

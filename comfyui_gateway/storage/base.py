@@ -8,6 +8,7 @@ the provider from the settings once, at start-up.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Protocol
@@ -55,6 +56,31 @@ class StoredObject:
     """Media type given at save time, served back as ``Content-Type``."""
 
 
+@dataclass(frozen=True, slots=True)
+class StagedObject:
+    """An output whose bytes are written and hashed and are being made durable.
+
+    ``stage`` returns it as soon as the record is known, so the caller can prepare the
+    transaction that lists the output meanwhile; ``durable()`` returns once the bytes
+    are on disk (or in the bucket) under their final name, or raises StorageError.
+    The caller must await it in every case: commit only after it returned.
+    """
+
+    record: StoredObject
+    finishing: asyncio.Future[None]
+
+    async def durable(self) -> StoredObject:
+        await asyncio.shield(self.finishing)
+        return self.record
+
+    @classmethod
+    def done(cls, record: StoredObject) -> StagedObject:
+        """An object that was durable before its record was known (``save``'s result)."""
+        finished: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        finished.set_result(None)
+        return cls(record, finished)
+
+
 class ByteStream(Protocol):
     """An async iterator of byte chunks that must be closed when the reader stops early.
 
@@ -99,6 +125,13 @@ class Storage(Protocol):
         Memory stays bounded whatever the size. If ``chunks`` raises, nothing is left
         under the final name. Saving an existing name replaces it.
         """
+        ...
+
+    async def stage(
+        self, job_id: str, stored_name: str, chunks: AsyncIterator[bytes], content_type: str
+    ) -> StagedObject:
+        """``save`` in two steps: return once the bytes are written and hashed, while
+        they are being made durable (``StagedObject.durable``)."""
         ...
 
     async def open(self, job_id: str, stored_name: str) -> ByteStream:

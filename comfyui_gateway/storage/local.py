@@ -33,6 +33,7 @@ from comfyui_gateway.storage.base import (
     READ_CHUNK_BYTES,
     WRITE_BATCH_BYTES,
     ByteStream,
+    StagedObject,
     StorageError,
     StoredObject,
     UnsafeStoragePath,
@@ -83,6 +84,32 @@ def _open_regular_file(path: Path) -> IO[bytes]:
         os.close(fd)
         raise IsADirectoryError(errno.EISDIR, "not a regular file", str(path))
     return open(fd, "rb")
+
+
+async def _chained(first: bytes | None, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """``first`` (already read; None: the source was empty), then the rest."""
+    if first is None:
+        return
+    yield first
+    async for chunk in rest:
+        yield chunk
+
+
+def _discard(sink: IO[bytes], temp: Path) -> None:
+    sink.close()
+    with contextlib.suppress(FileNotFoundError):
+        temp.unlink()
+
+
+async def _abandon(opening: asyncio.Future[tuple[Path, Path, IO[bytes], Path]]) -> None:
+    """Undo a ``_begin`` whose bytes never came: close and remove its temporary file."""
+    try:
+        _, _, sink, temp = await opening
+    except Exception:
+        return
+    sink.close()
+    with contextlib.suppress(FileNotFoundError):
+        temp.unlink()
 
 
 class LocalStorage:
@@ -137,27 +164,52 @@ class LocalStorage:
         chunks: AsyncIterator[bytes],
         content_type: str,
     ) -> StoredObject:
+        staged = await self.stage(job_id, stored_name, chunks, content_type)
+        return await staged.durable()
+
+    async def stage(
+        self,
+        job_id: str,
+        stored_name: str,
+        chunks: AsyncIterator[bytes],
+        content_type: str,
+    ) -> StagedObject:
         validate_content_type(content_type)
         validate_job_id(job_id)  # names first: a bad name never touches the disk
         validate_stored_name(stored_name)
+        # The folder and temporary file are made while the first bytes are on their way
+        # (for a ComfyUI output: while GET /view is answered), not before asking.
+        opening = asyncio.ensure_future(asyncio.to_thread(self._begin, job_id, stored_name))
         try:
-            path, meta, sink, temp = await asyncio.to_thread(self._begin, job_id, stored_name)
+            first = await anext(chunks, None)
+        except BaseException:
+            await _abandon(opening)
+            raise
+        try:
+            path, meta, sink, temp = await opening
         except OSError as exc:
             raise StorageError(f"cannot write to {self._root}: {exc.strerror}") from exc
         try:
             # The source's own errors (even OSErrors of its socket) pass through untouched.
-            digest = await spool(chunks, sink, batch_bytes=self._write_batch_bytes)
-            record = {"size": digest.size, "sha256": digest.sha256, "contentType": content_type}
-            try:
-                await asyncio.to_thread(self._commit, sink, temp, path, meta, record)
-            except OSError as exc:
-                raise StorageError(f"cannot write {path}: {exc.strerror}") from exc
+            digest = await spool(_chained(first, chunks), sink, batch_bytes=self._write_batch_bytes)
         except BaseException:
-            sink.close()
-            with contextlib.suppress(FileNotFoundError):
-                temp.unlink()
+            _discard(sink, temp)
             raise
-        return StoredObject(str(path), digest.size, digest.sha256, content_type)
+        record = {"size": digest.size, "sha256": digest.sha256, "contentType": content_type}
+        finishing = asyncio.ensure_future(self._finish(sink, temp, path, meta, record))
+        stored = StoredObject(str(path), digest.size, digest.sha256, content_type)
+        return StagedObject(stored, finishing)
+
+    async def _finish(
+        self, sink: IO[bytes], temp: Path, path: Path, meta: Path, record: dict[str, object]
+    ) -> None:
+        try:
+            await asyncio.to_thread(self._commit, sink, temp, path, meta, record)
+        except BaseException as exc:
+            _discard(sink, temp)
+            if isinstance(exc, OSError):
+                raise StorageError(f"cannot write {path}: {exc.strerror}") from exc
+            raise
 
     def _begin(self, job_id: str, stored_name: str) -> tuple[Path, Path, IO[bytes], Path]:
         """Create the job folder and an exclusive temporary file beside the final name."""
@@ -179,6 +231,10 @@ class LocalStorage:
         The old record goes first, then the data is renamed, then the new record: at
         no moment does a record describe bytes it was not written for (a crash in
         between leaves data without a record, which ``stat`` hashes again).
+
+        Only the data and its name are fsynced (two syncs per output): the record is a
+        cache of what the database row holds, and one lost or torn by a crash fails
+        ``stat``'s size and JSON checks, which then hash the file again.
         """
         sink.flush()
         os.fsync(sink.fileno())
@@ -188,8 +244,6 @@ class LocalStorage:
             fd = os.open(meta_temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _OPEN_FLAGS, 0o644)
             with open(fd, "w", encoding="utf-8") as out:
                 json.dump(record, out)
-                out.flush()
-                os.fsync(out.fileno())
             with contextlib.suppress(FileNotFoundError):
                 meta.unlink()
             os.replace(temp, path)
@@ -199,7 +253,6 @@ class LocalStorage:
                 meta_temp.unlink()
             raise
         _fsync_dir(path.parent)
-        _fsync_dir(meta.parent)
 
     async def open(self, job_id: str, stored_name: str) -> ByteStream:
         path = self._real_root() / validate_job_id(job_id) / validate_stored_name(stored_name)

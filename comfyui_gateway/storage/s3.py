@@ -32,6 +32,7 @@ from comfyui_gateway.storage.base import (
     READ_CHUNK_BYTES,
     WRITE_BATCH_BYTES,
     ByteStream,
+    StagedObject,
     StorageError,
     StoredObject,
 )
@@ -86,6 +87,16 @@ class S3Storage:
 
     def _url(self, key: str) -> str:
         return f"s3://{self._bucket}/{key}"
+
+    async def stage(
+        self,
+        job_id: str,
+        stored_name: str,
+        chunks: AsyncIterator[bytes],
+        content_type: str,
+    ) -> StagedObject:
+        """The upload is the durable step and needs every byte first: nothing overlaps."""
+        return StagedObject.done(await self.save(job_id, stored_name, chunks, content_type))
 
     async def save(
         self,

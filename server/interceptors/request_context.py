@@ -24,6 +24,7 @@ import grpc
 
 from comfyui_gateway.errors import Forbidden, GatewayError
 from comfyui_gateway.logs import correlation_id, log_fields
+from comfyui_gateway.tracing import child_span
 from server.call_scope import REQUEST_ID_KEY, CallScope, enter_scope, leave_scope
 from server.errors import abort_with
 from server.interceptors.admission import Admission
@@ -99,8 +100,7 @@ def _wrap_unary(method: str, inner: UnaryHandler, admission: Admission | None) -
         id_token = correlation_id.set(scope.correlation_id)
         started = time.perf_counter()
         try:
-            if admission is not None:
-                await admission.admit(scope, metadata)
+            await _admit(admission, scope, metadata)
             PATH_BINDINGS.check(method, metadata, request)
             response = await inner(request, context)
             await context.send_initial_metadata(scope.success_metadata())
@@ -125,8 +125,7 @@ def _wrap_stream(method: str, inner: StreamHandler, admission: Admission | None)
         started = time.perf_counter()
         metadata_sent = False
         try:
-            if admission is not None:
-                await admission.admit(scope, metadata)
+            await _admit(admission, scope, metadata)
             PATH_BINDINGS.check(method, metadata, request)
             async for message in inner(request, context):
                 if not metadata_sent:
@@ -142,6 +141,14 @@ def _wrap_stream(method: str, inner: StreamHandler, admission: Admission | None)
             leave_scope(token)
 
     return handle
+
+
+async def _admit(admission: Admission | None, scope: CallScope, metadata: dict[str, str]) -> None:
+    """Credentials and rate limit, as their own span (a stage of every call's latency)."""
+    if admission is None:
+        return
+    with child_span("admission"):
+        await admission.admit(scope, metadata)
 
 
 async def _fail(
@@ -174,8 +181,11 @@ QUIET_METHOD_PREFIX = "/grpc.health.v1.Health/"
 
 def _log_call(scope: CallScope, started: float) -> None:
     quiet = scope.method.startswith(QUIET_METHOD_PREFIX) and scope.outcome == "OK"
+    level = logging.DEBUG if quiet else logging.INFO
+    if not log.isEnabledFor(level):  # the fields cost more than the check, per call
+        return
     log.log(
-        logging.DEBUG if quiet else logging.INFO,
+        level,
         "rpc",
         extra=log_fields(
             method=scope.method,

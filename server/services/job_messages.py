@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from collections import OrderedDict
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -75,6 +76,31 @@ def output_format_message(record: dict[str, Any] | None) -> jobs_pb2.OutputForma
     return jobs_pb2.OutputFormat(
         format=str(record.get("format", "")), quality=int(record.get("quality", 0))
     )
+
+
+class EventMessages:
+    """``event_message`` remembered for the latest events, keyed by the event object.
+
+    A bus hands every watcher of a job the same ``JobEvent`` object, so a thousand
+    streams of one job would otherwise build the same message a thousand times. The
+    entry keeps the event alive, so its ``id`` cannot be reused while cached; messages
+    are only serialized by gRPC, never changed.
+    """
+
+    def __init__(self, size: int = 512) -> None:
+        self._size = size
+        self._cache: OrderedDict[int, tuple[JobEvent, jobs_pb2.JobEvent]] = OrderedDict()
+
+    def message(self, event: JobEvent) -> jobs_pb2.JobEvent:
+        key = id(event)
+        cached = self._cache.get(key)
+        if cached is not None and cached[0] is event:
+            return cached[1]
+        message = event_message(event)
+        self._cache[key] = (event, message)
+        if len(self._cache) > self._size:
+            self._cache.popitem(last=False)
+        return message
 
 
 def event_message(event: JobEvent) -> jobs_pb2.JobEvent:

@@ -15,6 +15,7 @@ from comfyui_gateway.errors import ValidationError
 from comfyui_gateway.jobs import store
 from comfyui_gateway.jobs.cancellation import JobCanceller
 from comfyui_gateway.jobs.deletion import JobDeleter
+from comfyui_gateway.jobs.state_reads import JobStateReads
 from comfyui_gateway.jobs.submission import AcceptedJob, JobRequest, JobSubmitter
 from comfyui_gateway.jobs.waiting import Preference, parse_prefer, wait_until_finished
 from comfyui_gateway.jobs.watch import watch_job
@@ -28,7 +29,7 @@ from server.call_scope import (
 )
 from server.convert import datetime_from, dict_from, timestamp_from
 from server.deps import ServerDeps
-from server.services.job_messages import event_message, job_message, output_from_view
+from server.services.job_messages import EventMessages, job_message, output_from_view
 from server.services.sync_answer import finished_answer
 
 CANCEL_MESSAGE = "Cancellation requested"
@@ -68,6 +69,8 @@ class JobService(jobs_pb2_grpc.JobServiceServicer):
         self._deleter = deleter
         admission = deps.job_admission
         self._etas = admission.etas if admission is not None else None
+        self._event_messages = EventMessages()
+        self._state_reads = JobStateReads(deps.sessions, etas=self._etas)
 
     async def CreateJob(
         self, request: jobs_pb2.CreateJobRequest, context: Any
@@ -203,9 +206,9 @@ class JobService(jobs_pb2_grpc.JobServiceServicer):
             request.job_id,
             owner,
             shutdown=self._deps.shutdown,
-            etas=self._etas,
+            reads=self._state_reads,
         ):
-            yield event_message(event)
+            yield self._event_messages.message(event)
 
 
 def _preference(context: Any) -> Preference:

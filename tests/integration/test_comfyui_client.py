@@ -28,6 +28,8 @@ from worker.comfyui import (
     OutputRef,
     StepProgress,
 )
+from worker.comfyui.follow import Backend, Follower
+from worker.comfyui.history import HistoryRecord
 
 pytest_plugins = ("tests.emulator_fixtures",)
 
@@ -56,6 +58,29 @@ async def test_plain_run(comfy: ComfyUIClient) -> None:
     ]
     assert any(isinstance(e, ExecutionStarted) for e in events)
     assert all(e.prompt_id == "job-1" for e in events)
+
+
+async def test_outputs_come_from_the_socket_without_reading_history(
+    comfy: ComfyUIClient,
+) -> None:
+    """Socket up throughout: ``execution_success`` ends the run with the ``executed``
+    outputs, no ``/history`` round trip, and they are what history records."""
+    await comfy.run(three_nodes())  # the socket is up from here on
+    reads: list[str] = []
+
+    async def history(prompt_id: str) -> HistoryRecord | None:
+        reads.append(prompt_id)
+        return await comfy.history(prompt_id)
+
+    for graph in (three_nodes(color=0x00FF00), three_nodes(color=0x00FF00)):  # ran, cached
+        submitted = await comfy.submit(graph)
+        backend = Backend(history, comfy.queue, comfy.cancel, set())
+        follower = Follower(submitted.prompt_id, backend, comfy.stream, comfy.config, graph, None)
+        events = [event async for event in follower.events()]
+        assert isinstance(events[-1], Finished) and events[-1].outputs
+        assert reads == []
+        recorded = await comfy.history(submitted.prompt_id)
+        assert recorded is not None and recorded.outputs == events[-1].outputs
 
 
 async def test_sampler_progress(comfy: ComfyUIClient) -> None:

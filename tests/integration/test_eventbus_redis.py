@@ -86,6 +86,18 @@ async def test_events_arrive_in_order_intact_and_the_stream_ends_at_terminal(
     assert received == published
 
 
+async def test_publish_many_is_one_ordered_batch_across_jobs(make_bus: BusFactory) -> None:
+    bus: EventBus = make_bus()
+    first, second = new_job_id(), new_job_id()
+    batch = [progress(first, 1), progress(second, 1), progress(first, 2), terminal(first)]
+    last = terminal(second)
+    async with bus.subscribe(first) as events, bus.subscribe(second) as others:
+        await bus.publish_many(batch)
+        await bus.publish(last)
+        assert await collect(events) == [batch[0], batch[2], batch[3]]
+        assert await collect(others) == [batch[1], last]
+
+
 @pytest.mark.parametrize(
     "client_options", [{"protocol": 3}, {"decode_responses": True}], ids=["resp3", "decoded"]
 )

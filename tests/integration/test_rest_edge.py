@@ -128,7 +128,7 @@ def test_path_or_query_not_utf8_is_a_json_400(stack: GatewayStack, path: str) ->
     assert "DecodeError" not in response.text and "protobuf" not in response.text
     request_id = response.headers["x-request-id"]
     assert stack.envoy_stat(counter) == before + 1
-    deadline = time.monotonic() + 30  # Envoy flushes its access log about once a second
+    deadline = time.monotonic() + 30  # the edge flushes its access log every 500 ms
     while not (logged := [line for line in stack.log("envoy").splitlines() if request_id in line]):
         assert time.monotonic() < deadline, "the refusal was not logged"
         time.sleep(0.2)

@@ -14,6 +14,7 @@ import yaml
 
 from comfyui_gateway.config import Settings
 from comfyui_gateway.jobqueue.base import PRIORITY_ORDER
+from comfyui_gateway.metrics import catalogue
 from comfyui_gateway.names import queue_name
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -292,13 +293,31 @@ def test_autoscaling_targets_exist_and_watch_the_rq_queues() -> None:
     config = by_kind("ConfigMap")["comfyui-gateway"]["data"]
     for scaled in by_kind("ScaledObject").values():
         assert scaled["spec"]["scaleTargetRef"]["name"] in deployments
-        lists = {t["metadata"]["listName"] for t in scaled["spec"]["triggers"]}
+        triggers = [t for t in scaled["spec"]["triggers"] if t["type"] == "redis"]
+        lists = {t["metadata"]["listName"] for t in triggers}
         namespace = config["REDIS_NAMESPACE"]
         assert lists == {f"rq:queue:{queue_name(p.value, namespace)}" for p in PRIORITY_ORDER}
-        for trigger in scaled["spec"]["triggers"]:
+        for trigger in triggers:
             assert trigger["authenticationRef"]["name"] in by_kind("TriggerAuthentication")
     for hpa in by_kind("HorizontalPodAutoscaler").values():
         assert hpa["spec"]["scaleTargetRef"]["name"] in deployments
+
+
+def test_model_autoscaling_queries_the_per_model_metrics() -> None:
+    """The per-model rule reads metrics the gateway exports, by their ``model`` label."""
+    exported = {spec.name: spec for spec in catalogue.ALL}
+    queried = []
+    for scaled in by_kind("ScaledObject").values():
+        for trigger in scaled["spec"]["triggers"]:
+            if trigger["type"] != "prometheus":
+                continue
+            query = trigger["metadata"]["query"]
+            name = re.search(r"(comfyui_gateway_\w+)\{model=", query)
+            assert name, query
+            assert "model" in exported[name.group(1)].labels
+            assert float(trigger["metadata"]["threshold"]) > 0
+            queried.append(name.group(1))
+    assert set(queried) == {catalogue.MODEL_QUEUE_DEPTH.name, catalogue.MODEL_QUEUE_OLDEST_AGE.name}
 
 
 def test_workers_serve_a_configured_backend() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from comfyui_gateway.metrics import (
     render,
 )
 from comfyui_gateway.metrics.counters import decode_series, encode_series, series_key
+from comfyui_gateway.scheduling import QueueEntry
 
 BACKEND = "http://gpu-1:8188"
 
@@ -75,7 +77,9 @@ async def test_figures_come_from_the_jobs_table(tmp_path: Path) -> None:
         )
         await session.commit()
     queue = InProcessJobQueue()
-    await queue.enqueue("d", JobPriority.HIGH)
+    await queue.enqueue(QueueEntry("d", JobPriority.HIGH, models=("sd15.ckpt", "ink.lora")))
+    await queue.enqueue(QueueEntry("f", queued_at=time.time() - 30, models=("sd15.ckpt",)))
+    await queue.enqueue(QueueEntry("g"))
     reports = MemoryBackendReports()
     await reports.publish(BackendReport(url=BACKEND, reachable=True, queue_remaining=2))
     counters = MemoryCounters()
@@ -91,7 +95,10 @@ async def test_figures_come_from_the_jobs_table(tmp_path: Path) -> None:
     assert figures.jobs_created == {("icon_512",): 5}
     assert figures.jobs_finished == {("icon_512", "succeeded"): 2, ("icon_512", "failed"): 1}
     assert figures.jobs_active == {"queued": 1, "running": 1}
-    assert figures.queue_depth == {"high": 1, "normal": 0, "low": 0}
+    assert figures.queue_depth == {"high": 1, "normal": 2, "low": 0}
+    backlog = figures.model_backlog
+    assert {m: b.depth for m, b in backlog.items()} == {"sd15.ckpt": 2, "ink.lora": 1, "none": 1}
+    assert 29 < backlog["sd15.ckpt"].oldest_age_s < 60 and backlog["ink.lora"].oldest_age_s < 5
     assert 4 < figures.queue_oldest_age_s["high"] < 60
     assert figures.queue_oldest_age_s["normal"] == 0
     assert (figures.cache_lookups, figures.cache_hits) == (2, 1)
@@ -119,6 +126,7 @@ async def test_figures_come_from_the_jobs_table(tmp_path: Path) -> None:
     assert samples[("comfyui_gateway_rate_limit_rejections_total", ())] == 1
     assert samples[("comfyui_gateway_cache_hit_ratio", ())] == 0.5
     assert samples[("comfyui_gateway_backend_queue_depth", (("backend", BACKEND),))] == 2
+    assert samples[("comfyui_gateway_model_queue_depth", (("model", "sd15.ckpt"),))] == 2
     inf = (("le", "+Inf"), ("status", "failed"), ("workflow", "icon_512"))
     assert samples[("comfyui_gateway_job_duration_seconds_bucket", inf)] == 1
 

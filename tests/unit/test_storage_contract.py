@@ -111,6 +111,15 @@ class StorageContract:
         assert max(read_sizes) <= READ_CHUNK_BYTES
         assert await storage.stat(JOB, name) == saved
 
+    async def test_staged_record_is_known_first_and_durable_after(self, storage: Storage) -> None:
+        payload = b"staged bytes" * 1000
+        staged = await storage.stage(JOB, "s.png", lazily(iter([payload])), "image/png")
+        assert staged.record.sha256 == hashlib.sha256(payload).hexdigest()
+        assert await staged.durable() == staged.record == await storage.stat(JOB, "s.png")
+        assert (await read_all(storage, JOB, "s.png"))[0] == payload
+        left = await self.leftovers(storage, JOB)
+        assert left and not [name for name in left if ".part-" in name]
+
     async def test_content_type_is_kept_as_given(self, storage: Storage) -> None:
         saved = await storage.save(JOB, "out.png", lazily(iter([b"RIFF"])), "image/webp")
         stat = await storage.stat(JOB, "out.png")

@@ -1,5 +1,12 @@
 """Following one prompt to its end: WebSocket events first, ``/history`` when they fail.
 
+Completion: ComfyUI sends every output node's ``executed`` (cached ones too, from its
+cache) to our socket before ``execution_success``, and its history entry lists the
+same outputs (written after). So when the socket stayed up from before the prompt was
+posted to its ``execution_success`` and showed outputs, those are the result and no
+``/history`` round trip is made; after any gap (a drop, a reconnect, a silence poll)
+or with no outputs seen, history decides, as before.
+
 The loop waits for the next event of the prompt. When none comes for ``ws_silence_s``
 (or at once, every ``poll_interval_s``, while the socket is down) it asks ``/history`` and
 ``/queue`` itself, so a dropped, silent or never-connected socket yields the same final
@@ -97,14 +104,21 @@ class Follower:
         self._config = config
         self._tracker = ProgressTracker(graph)
         self._timeout_s = config.run_timeout_s if timeout_s is None else timeout_s
-        self._seen_outputs: list[OutputRef] = []
+        self._seen_outputs: dict[str, tuple[OutputRef, ...]] = {}
+        """Node → its outputs from ``executed``; a node reported again replaces its entry,
+        as in history's ``outputs`` (a dict by node, in first-seen order)."""
         self._unreachable_since: float | None = None
         self._vanished = 0
+        self._gap = False
+        """True once the socket may have missed a message of this prompt."""
 
     async def events(self) -> AsyncIterator[Event]:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._timeout_s
         queue = self._stream.subscribe(self.prompt_id)
+        # Subscribed before the POST (``submit``): a queued StreamState means the socket
+        # dropped or (re)connected since; not connected now means it is down.
+        self._gap = not self._stream.connected.is_set()
         silent = False
         try:
             while True:
@@ -116,16 +130,19 @@ class Follower:
                 wait = self._config.ws_silence_s if healthy else self._config.poll_interval_s
                 item: Event | StreamState | None
                 try:
-                    item = await asyncio.wait_for(queue.get(), min(wait, remaining))
+                    # ``timeout`` rather than ``wait_for``: no extra task per event.
+                    async with asyncio.timeout(min(wait, remaining)):
+                        item = await queue.get()
                 except TimeoutError:
                     item = None
                 if isinstance(item, StreamState):
+                    self._gap = True
                     silent = False
                     if item.connected:
                         continue
                     item = None  # dropped: check history at once
                 if item is None:
-                    silent = True
+                    self._gap = silent = True
                     terminal = await self._poll()
                     if terminal is not None:
                         yield self._stamp(terminal)
@@ -148,14 +165,22 @@ class Follower:
     async def _on_event(self, event: Event) -> Event | None:
         """The terminal event ``event`` leads to, if any."""
         if isinstance(event, NodeExecuted):
-            self._seen_outputs.extend(event.outputs)
+            self._seen_outputs[event.node] = event.outputs
         elif isinstance(event, ExecutionFailed):
             return Failed(prompt_id=self.prompt_id, error=classify_execution_error(event.payload))
         elif isinstance(event, Interrupted):
             return event
+        elif isinstance(event, ExecutionSucceeded) and self._seen_any() and not self._gap:
+            return Finished(prompt_id=self.prompt_id, outputs=self._seen())
         elif isinstance(event, ExecutionSucceeded | PromptDone):
             return await self._settle(isinstance(event, ExecutionSucceeded))
         return None
+
+    def _seen(self) -> tuple[OutputRef, ...]:
+        return tuple(ref for refs in self._seen_outputs.values() for ref in refs)
+
+    def _seen_any(self) -> bool:
+        return any(self._seen_outputs.values())
 
     async def _settle(self, succeeded: bool) -> Event | None:
         """After success (or ``executing: null``), read the outputs from history."""
@@ -172,7 +197,7 @@ class Follower:
                 break
             await asyncio.sleep(0.05)
         if succeeded:  # history is gone (cleared?): what the socket showed is all we have
-            return Finished(prompt_id=self.prompt_id, outputs=tuple(self._seen_outputs))
+            return Finished(prompt_id=self.prompt_id, outputs=self._seen())
         return None
 
     async def _poll(self) -> Event | None:

@@ -1,0 +1,108 @@
+"""Watchers of one job share its database reads, and never each other's jobs."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from comfyui_gateway.db.engine import create_engine, create_session_factory
+from comfyui_gateway.db.migrate import migrate
+from comfyui_gateway.db.models.job import Job
+from comfyui_gateway.db.types import utcnow
+from comfyui_gateway.errors import JobNotFound
+from comfyui_gateway.events import EventType
+from comfyui_gateway.jobs.priority import JobPriority
+from comfyui_gateway.jobs.state_reads import JobStateReads
+from comfyui_gateway.jobs.status import JobStatus
+
+
+class CountingSessions:
+    """The real session factory, counting the sessions opened (one per shared read)."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+        self.opened = 0
+
+    @asynccontextmanager
+    async def __call__(self) -> AsyncIterator[AsyncSession]:
+        self.opened += 1
+        async with self._sessions() as session:
+            yield session
+
+
+@pytest.fixture
+async def stored_job(tmp_path: Path) -> AsyncIterator[tuple[CountingSessions, str]]:
+    url = str(tmp_path / "reads.db")
+    await migrate(url)
+    engine = create_engine(url)
+    sessions = create_session_factory(engine)
+    job_id = str(uuid.uuid4())
+    async with sessions() as session:
+        now = utcnow()
+        session.add(
+            Job(
+                id=job_id,
+                workflow_id="icon_512",
+                owner="alice",
+                status=JobStatus.RUNNING,
+                priority=JobPriority.NORMAL,
+                inputs={},
+                inputs_digest="0" * 64,
+                created_at=now,
+                queued_at=now,
+                attempt=1,
+                progress=40.0,
+            )
+        )
+        await session.commit()
+    yield CountingSessions(sessions), job_id
+    await engine.dispose()
+
+
+async def test_concurrent_snapshots_share_one_read(
+    stored_job: tuple[CountingSessions, str],
+) -> None:
+    sessions, job_id = stored_job
+    reads = JobStateReads(sessions)  # type: ignore[arg-type]
+    subscribed = time.monotonic()
+    events = await asyncio.gather(
+        *(reads.read(job_id, "alice", EventType.SNAPSHOT, not_before=subscribed) for _ in range(50))
+    )
+    assert sessions.opened == 1
+    assert {event.progress for event in events} == {40.0}
+    assert all(event.type is EventType.SNAPSHOT for event in events)
+
+
+async def test_a_snapshot_never_reuses_a_read_older_than_its_subscription(
+    stored_job: tuple[CountingSessions, str],
+) -> None:
+    sessions, job_id = stored_job
+    reads = JobStateReads(sessions)  # type: ignore[arg-type]
+    await reads.read(job_id, None, EventType.SNAPSHOT, not_before=time.monotonic())
+    await reads.read(job_id, None, EventType.SNAPSHOT, not_before=time.monotonic())
+    assert sessions.opened == 2
+    # A recheck may take a read that started within the freshness window.
+    await reads.read(job_id, None, EventType.STATUS, not_before=time.monotonic(), recheck=True)
+    await reads.read(job_id, None, EventType.STATUS, not_before=time.monotonic(), recheck=True)
+    assert sessions.opened == 3
+
+
+async def test_a_shared_read_still_hides_the_job_from_another_owner(
+    stored_job: tuple[CountingSessions, str],
+) -> None:
+    sessions, job_id = stored_job
+    reads = JobStateReads(sessions)  # type: ignore[arg-type]
+    subscribed = time.monotonic()
+    mine = reads.read(job_id, "alice", EventType.SNAPSHOT, not_before=subscribed)
+    theirs = reads.read(job_id, "mallory", EventType.SNAPSHOT, not_before=subscribed)
+    results = await asyncio.gather(mine, theirs, return_exceptions=True)
+    assert results[0].progress == 40.0  # type: ignore[union-attr]
+    assert isinstance(results[1], JobNotFound)
+    assert sessions.opened == 1
