@@ -110,6 +110,7 @@ class _QueueState:
 
 @dataclass(frozen=True)
 class _Running:
+    id: str
     seconds: float
     """Estimated execution, at the reading."""
     started_at: datetime | None
@@ -165,13 +166,17 @@ class EtaService:
             ran = (utcnow() - job.started_at).total_seconds() if job.started_at else 0.0
             return JobEta(0, _whole(own - ran))
         state = await self._queue_state(session, estimator, fresh)
+        now = utcnow()
+        for run in state.running:  # a create's job may have started before its ETA
+            if run.id == job.id:
+                ran = (now - run.started_at).total_seconds() if run.started_at else 0.0
+                return JobEta(0, _whole(own - ran))
         ahead_s = state.ahead_seconds(job)
         extra = state.unread_ahead(job)
         if extra:
             ahead_s += [sum(ahead_s) / len(ahead_s) if ahead_s else own] * extra
         if job.created_at > state.read_at:  # queued since the reading (a burst): like it
             ahead_s += [own] * await _queued_since(session, state.read_at, job)
-        now = utcnow()
         remaining = [
             r.seconds - ((now - r.started_at).total_seconds() if r.started_at else 0.0)
             for r in state.running
@@ -261,9 +266,17 @@ async def _read_queue(session: AsyncSession, estimator: ExecutionEstimator) -> _
         unread = {JobPriority(p): max(0, int(n) - read[JobPriority(p)]) for p, n in counted.all()}
         cut_at = queued[-1].created_at
     running = await session.execute(
-        select(Job.workflow_id, Job.inputs, Job.started_at).where(Job.status == JobStatus.RUNNING)
+        select(Job.id, Job.workflow_id, Job.inputs, Job.started_at).where(
+            Job.status == JobStatus.RUNNING
+        )
     )
-    runs = [_Running(estimator.seconds(wf, work_units(i)), at) for wf, i, at in running.all()]
+    runs = [
+        _Running(id_, estimator.seconds(wf, work_units(i)), at) for id_, wf, i, at in running.all()
+    ]
+    # The two reads are not one snapshot (SQLite reads outside a write transaction): a
+    # job claimed between them is in both; it is running.
+    started = {run.id for run in runs}
+    queued = [q for q in queued if q.id not in started]
     return _QueueState(queued, runs, read_at, unread, cut_at)
 
 

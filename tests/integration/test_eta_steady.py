@@ -83,7 +83,8 @@ def test_eta_is_within_bound_of_the_observed_time_and_the_stream_shows_the_queue
     stack: GatewayStack,
 ) -> None:
     for warm in [create(stack) for _ in range(2)]:
-        assert finished(stack, warm["jobId"])["status"] == "succeeded"
+        done = finished(stack, warm["jobId"])
+        assert done["status"] == "succeeded"
 
     burst = [create(stack) for _ in range(BURST)]
     places = [job["queuePosition"] for job in burst]  # the first may have started already
