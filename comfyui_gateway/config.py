@@ -16,6 +16,9 @@ from urllib.parse import urlparse
 from pydantic import Field, PrivateAttr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from comfyui_gateway.admission.depth_limits import DepthLimits, parse_depth_limits
+from comfyui_gateway.admission.quota_policy import QuotaLimits, QuotaPolicy, parse_overrides
+
 DEFAULT_COMFYUI_URL = "http://127.0.0.1:8188"
 SECRET_VARIABLES = frozenset(
     {"API_KEYS", "JWT_SECRET", "S3_SECRET_KEY", "WEBHOOK_SECRET", "PRIVACY_KEY"}
@@ -136,6 +139,16 @@ class Settings(BaseSettings):
     RATE_LIMIT_MAX: int = Field(100, ge=1)
     """Requests allowed per caller per window."""
     RATE_LIMIT_WINDOW_MS: int = Field(60_000, ge=100)
+    QUOTA_MAX_ACTIVE_JOBS: int = Field(0, ge=0)
+    """Jobs a ``user`` caller may have queued or running at once; 0 = unlimited."""
+    QUOTA_MAX_DAILY_JOBS: int = Field(0, ge=0)
+    """Jobs a ``user`` caller may start in any rolling 24 h; 0 = unlimited."""
+    QUOTA_OVERRIDES: str = ""
+    """Per-role and per-caller quotas, e.g. ``role:admin=active:20;key:1a2b3c4d=daily:0``
+    (``comfyui_gateway/admission/quota_policy.py``); admins are unlimited unless named."""
+    MAX_QUEUE_DEPTH: str = "0"
+    """Queued jobs beyond which ``POST /jobs`` answers 503 QUEUE_FULL: a total (``500``)
+    or per priority (``high:50,normal:400,low:1000``, ``total:`` too); 0 = unlimited."""
     LOG_LEVEL: Literal["trace", "debug", "info", "warn", "warning", "error", "fatal", "silent"] = (
         "info"
     )
@@ -205,6 +218,27 @@ class Settings(BaseSettings):
     @classmethod
     def _parse_csv(cls, value: Any) -> Any:
         return _split_csv(value)
+
+    @field_validator("QUOTA_OVERRIDES")
+    @classmethod
+    def _check_overrides(cls, value: str) -> str:
+        parse_overrides(value)
+        return value
+
+    @field_validator("MAX_QUEUE_DEPTH")
+    @classmethod
+    def _check_depth(cls, value: str) -> str:
+        parse_depth_limits(value)
+        return value
+
+    @property
+    def quota_policy(self) -> QuotaPolicy:
+        defaults = QuotaLimits(self.QUOTA_MAX_ACTIVE_JOBS, self.QUOTA_MAX_DAILY_JOBS)
+        return QuotaPolicy(defaults, parse_overrides(self.QUOTA_OVERRIDES))
+
+    @property
+    def queue_depth_limits(self) -> DepthLimits:
+        return parse_depth_limits(self.MAX_QUEUE_DEPTH)
 
     @field_validator("API_KEYS", mode="before")
     @classmethod

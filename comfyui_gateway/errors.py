@@ -16,6 +16,9 @@ records all read it.
     │   └── UploadNotFound            UPLOAD_NOT_FOUND      404
     ├── Conflict                      CONFLICT              409
     ├── RateLimited                   RATE_LIMITED          429
+    ├── Refusal                       (Retry-After + headers)
+    │   ├── QuotaExceeded             QUOTA_EXCEEDED        429
+    │   └── QueueFull                 QUEUE_FULL            503
     ├── PayloadTooLarge               PAYLOAD_TOO_LARGE     413
     ├── ComfyUIError
     │   ├── ComfyUIUnreachable        COMFYUI_UNREACHABLE   503
@@ -64,6 +67,8 @@ class ErrorCode(enum.StrEnum):
     UNSUPPORTED_MEDIA_TYPE = "UNSUPPORTED_MEDIA_TYPE"
     URI_TOO_LONG = "URI_TOO_LONG"
     HEADERS_TOO_LARGE = "HEADERS_TOO_LARGE"
+    QUOTA_EXCEEDED = "QUOTA_EXCEEDED"
+    QUEUE_FULL = "QUEUE_FULL"
 
 
 @dataclass(frozen=True)
@@ -97,6 +102,10 @@ ERROR_TABLE: dict[ErrorCode, ErrorSpec] = {
     ErrorCode.UNSUPPORTED_MEDIA_TYPE: ErrorSpec(415, "INVALID_ARGUMENT", False),
     ErrorCode.URI_TOO_LONG: ErrorSpec(414, "INVALID_ARGUMENT", False),
     ErrorCode.HEADERS_TOO_LARGE: ErrorSpec(431, "INVALID_ARGUMENT", False),
+    ErrorCode.QUOTA_EXCEEDED: ErrorSpec(429, "RESOURCE_EXHAUSTED", True),
+    # RESOURCE_EXHAUSTED, not UNAVAILABLE: Envoy's POST /jobs retry policy resends on
+    # gRPC UNAVAILABLE, and a full queue is not a transport failure to resend at once.
+    ErrorCode.QUEUE_FULL: ErrorSpec(503, "RESOURCE_EXHAUSTED", True),
 }
 
 
@@ -223,6 +232,39 @@ class RateLimited(GatewayError):
     def __init__(self, message: str | None = None, *, retry_after_s: int, details: Any = None):
         super().__init__(message, details=details)
         self.retry_after_s = retry_after_s
+
+
+class Refusal(GatewayError):
+    """Raised when a create is refused for now (as a subclass): ``Retry-After`` says when
+    to come back. ``headers`` (lowercase names) reach the REST client as HTTP headers
+    and the gRPC client as trailing metadata, beside ``retry-after``.
+    """
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        retry_after_s: int,
+        headers: dict[str, str] | None = None,
+        details: Any = None,
+    ) -> None:
+        super().__init__(message, details=details)
+        self.retry_after_s = max(1, retry_after_s)
+        self.headers = dict(headers or {})
+
+
+class QuotaExceeded(Refusal):
+    """Raised when a caller is at ``QUOTA_MAX_ACTIVE_JOBS`` or ``QUOTA_MAX_DAILY_JOBS``."""
+
+    code = ErrorCode.QUOTA_EXCEEDED
+    default_message = "Job quota exceeded"
+
+
+class QueueFull(Refusal):
+    """Raised when the queue holds ``MAX_QUEUE_DEPTH`` jobs: nothing was stored."""
+
+    code = ErrorCode.QUEUE_FULL
+    default_message = "The job queue is full; retry later"
 
 
 class ComfyUIError(GatewayError):

@@ -53,6 +53,8 @@ class JobEvent:
     timestamp: float = field(default_factory=time.time)
     preview: dict[str, Any] | None = None
     """``{"contentType", "data" (base64), "width", "height"}`` on preview events."""
+    eta_seconds: int = 0
+    """Seconds until the job should finish (read from the database; 0 when unknown)."""
 
     @property
     def is_terminal(self) -> bool:

@@ -48,6 +48,16 @@ def counters_key(namespace: str = DEFAULT_NAMESPACE) -> str:
     return f"{namespace}:counters"
 
 
+def quota_active_key(caller_digest: str, namespace: str = DEFAULT_NAMESPACE) -> str:
+    """Sorted set: one caller's active job ids (queued or running), scored by admission ms."""
+    return f"{namespace}:quota:active:{caller_digest}"
+
+
+def quota_daily_key(caller_digest: str, namespace: str = DEFAULT_NAMESPACE) -> str:
+    """Sorted set: one caller's job ids admitted in the last 24 h, scored by admission ms."""
+    return f"{namespace}:quota:daily:{caller_digest}"
+
+
 def queue_entries_key(namespace: str = DEFAULT_NAMESPACE) -> str:
     """Hash: job id -> JSON queue entry (priority, owner, models, queued_at) of a job
     waiting in an RQ queue; the scheduler reads it to choose, the claim deletes it."""

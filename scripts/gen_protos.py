@@ -28,6 +28,24 @@ def include_paths() -> list[str]:
     return [str(PROTO_DIR), str(googleapis), str(well_known)]
 
 
+RICH_STATUS_PROTOS = ("google/rpc/error_details.proto",)
+"""In Envoy's descriptor set (not generated here: googleapis-common-protos ships them), so
+the transcoder can read a refusal's rich status (``grpc-status-details-bin``) instead of
+answering an empty body."""
+
+
+def descriptor_args(sources: list[str]) -> list[str]:
+    return [
+        "grpc_tools.protoc",
+        *(f"-I{path}" for path in include_paths()),
+        "--include_imports",
+        "--include_source_info",
+        f"--descriptor_set_out={DESCRIPTOR}",
+        *sources,
+        *RICH_STATUS_PROTOS,
+    ]
+
+
 def main() -> int:
     sources = sorted(str(p.relative_to(PROTO_DIR)) for p in PROTO_DIR.rglob("*.proto"))
     OUT_PACKAGE.mkdir(parents=True, exist_ok=True)
@@ -41,12 +59,9 @@ def main() -> int:
         f"--grpc_python_out={ROOT}",
         f"--mypy_out={ROOT}",
         f"--mypy_grpc_out={ROOT}",
-        "--include_imports",
-        "--include_source_info",
-        f"--descriptor_set_out={DESCRIPTOR}",
         *sources,
     ]
-    status = protoc.main(args)
+    status = protoc.main(args) or protoc.main(descriptor_args(sources))
     if status != 0:
         print(f"protoc failed with status {status}", file=sys.stderr)
         return int(status)

@@ -40,8 +40,14 @@ WITH_BODY = {
 }
 WITH_TARGET = {404: "no such resource (or not the caller's)"}
 CHANGES = {409: "the change meets an existing id or a finished job"}
-SUBMISSIONS = {404: "the named workflow does not exist"}
-"""Creations that name another resource in their body."""
+SUBMISSIONS = {
+    404: "the named workflow does not exist",
+    429: "over the rate limit, or the caller's job quota (QUOTA_EXCEEDED, with X-Quota-*)",
+    503: "no gateway server or ComfyUI backend reachable, or the job queue is full "
+    "(QUEUE_FULL: nothing was stored)",
+}
+"""Creations that name another resource in their body, and meet admission (quotas,
+back-pressure)."""
 SUBMISSION_METHODS = frozenset({"CreateJob"})
 STATED_404 = re.compile(r"\b404\b")
 """A method whose comment says it answers 404 (a lookup by query, say ``GET /ui``)."""
@@ -123,6 +129,25 @@ def header_components() -> dict[str, Any]:
             "description": "The methods the path does answer.",
             "schema": {"type": "string"},
         },
+        **{name: quota_header(name) for name in QUOTA_HEADERS},
+    }
+
+
+QUOTA_HEADERS = (
+    "X-Quota-Active-Limit",
+    "X-Quota-Active-Remaining",
+    "X-Quota-Daily-Limit",
+    "X-Quota-Daily-Remaining",
+)
+
+
+def quota_header(name: str) -> dict[str, Any]:
+    """The caller's job quota (``POST /jobs``), sent when that limit applies to it."""
+    window = "queued + running" if "Active" in name else "rolling 24 h"
+    what = "Jobs allowed" if name.endswith("Limit") else "Jobs left"
+    return {
+        "description": f"{what} under the caller's {window} quota, when it has one.",
+        "schema": {"type": "integer"},
     }
 
 
@@ -139,7 +164,10 @@ def error_components(statuses: set[int]) -> dict[str, Any]:
             "description": f"Error: {label}",
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
         }
-        if status == HTTPStatus.TOO_MANY_REQUESTS:
+        if status in (HTTPStatus.TOO_MANY_REQUESTS, HTTPStatus.SERVICE_UNAVAILABLE):
             answer["headers"] = {"Retry-After": {"$ref": "#/components/headers/Retry-After"}}
+        if status == HTTPStatus.TOO_MANY_REQUESTS:
+            for name in QUOTA_HEADERS:
+                answer["headers"][name] = {"$ref": f"#/components/headers/{name}"}
         responses[str(status)] = answer
     return responses

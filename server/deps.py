@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from comfyui_gateway.admission.setup import JobAdmission
 from comfyui_gateway.backends import BackendReports
 from comfyui_gateway.config import Settings
 from comfyui_gateway.eventbus import EventBus
@@ -37,3 +38,5 @@ class ServerDeps:
     """Fetches media inputs (URLs, S3); owned and closed by the composition root."""
     recent_workflows: RecentWorkflows = field(default_factory=RecentWorkflows)
     """Workflow rows submissions reuse briefly; admin changes here drop them at once."""
+    job_admission: JobAdmission | None = None
+    """Quotas, queue back-pressure and ETAs of creates; None: no limits, ETAs 0."""

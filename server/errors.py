@@ -4,6 +4,11 @@ The gRPC status code comes from ``ERROR_TABLE``; the trailing metadata carries t
 documented REST body ``{"error": CODE, "message": ...}`` and its HTTP status, which
 the edge's Lua filter puts on the wire. gRPC clients read the same code from the
 ``x-gw-error`` trailer or from the status details.
+
+A refusal to retry later (``QUOTA_EXCEEDED``, ``QUEUE_FULL``) also carries the standard
+rich status (``grpc-status-details-bin``: a ``google.rpc.Status`` with ``ErrorInfo``,
+``RetryInfo`` and, for quotas, ``QuotaFailure``), so any gRPC client's status helpers
+read the wait without knowing this gateway; the edge drops it from REST answers.
 """
 
 from __future__ import annotations
@@ -11,8 +16,10 @@ from __future__ import annotations
 import json
 
 import grpc
+from google.protobuf import any_pb2, duration_pb2
+from google.rpc import error_details_pb2, status_pb2
 
-from comfyui_gateway.errors import GatewayError, RateLimited
+from comfyui_gateway.errors import GatewayError, QuotaExceeded, RateLimited, Refusal
 from server.call_scope import ERROR_BODY_KEY, HTTP_STATUS_KEY, REQUEST_ID_KEY, CallScope
 
 
@@ -41,19 +48,55 @@ def short_message(message: str) -> str:
     return message[:MAX_MESSAGE_CHARS] + "… (truncated)"
 
 
-def error_trailers(error: GatewayError, scope: CallScope | None) -> tuple[tuple[str, str], ...]:
+def error_trailers(
+    error: GatewayError, scope: CallScope | None
+) -> tuple[tuple[str, str | bytes], ...]:
     """Trailing metadata for a failed call: the REST body, its status, and headers."""
     body = error_body(error)
-    pairs: list[tuple[str, str]] = [
+    pairs: list[tuple[str, str | bytes]] = [
         (ERROR_BODY_KEY, body),
         (HTTP_STATUS_KEY, str(error.spec.http_status)),
     ]
-    if isinstance(error, RateLimited):
+    if isinstance(error, RateLimited | Refusal):
         pairs.append(("retry-after", str(error.retry_after_s)))
+    if isinstance(error, Refusal):
+        pairs.extend(error.headers.items())
+        pairs.append((STATUS_DETAILS_KEY, rich_status(error).SerializeToString()))
     if scope is not None:
         pairs.append((REQUEST_ID_KEY, scope.correlation_id))
         pairs.extend(scope.headers.items())
     return tuple(pairs)
+
+
+STATUS_DETAILS_KEY = "grpc-status-details-bin"
+ERROR_DOMAIN = "comfyui-gateway"
+
+
+def rich_status(error: Refusal) -> status_pb2.Status:
+    """The ``google.rpc.Status`` of a refusal: why (ErrorInfo), when (RetryInfo), which
+    quota (QuotaFailure)."""
+    details = [
+        error_details_pb2.ErrorInfo(
+            reason=error.code.value,
+            domain=ERROR_DOMAIN,
+            metadata={k: str(v) for k, v in dict(error.details or {}).items()},
+        ),
+        error_details_pb2.RetryInfo(retry_delay=duration_pb2.Duration(seconds=error.retry_after_s)),
+    ]
+    if isinstance(error, QuotaExceeded):
+        quota = str(dict(error.details or {}).get("quota", ""))
+        violation = error_details_pb2.QuotaFailure.Violation(
+            subject=quota, description=short_message(error.message)
+        )
+        details.append(error_details_pb2.QuotaFailure(violations=[violation]))
+    packed = []
+    for detail in details:
+        holder = any_pb2.Any()
+        holder.Pack(detail)
+        packed.append(holder)
+    return status_pb2.Status(
+        code=grpc_code_for(error).value[0], message=short_message(error.message), details=packed
+    )
 
 
 async def abort_with(

@@ -48,6 +48,7 @@ def build_services(deps: ServerDeps) -> Services:
                 catalogue=CatalogueSource(deps.backend_reports, settings.comfyui_urls),
                 media=resolver,
                 workflows=deps.recent_workflows,
+                admission=deps.job_admission,
             ),
             JobCanceller(deps.sessions, deps.queue, deps.bus),
             JobDeleter(deps.sessions, deps.storage),

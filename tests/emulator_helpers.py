@@ -16,6 +16,7 @@ from typing import Any
 import aiohttp
 
 from comfyui_emulator import EmulatorConfig
+from tests.ports import free_port
 from worker.comfyui import ClientConfig
 
 Graph = dict[str, Any]
@@ -36,13 +37,6 @@ FAST_CLIENT = ClientConfig(
 
 def emulator_config(**overrides: Any) -> EmulatorConfig:
     return EmulatorConfig(**{"step_ms": 5.0, "crash_mode": "abort", **overrides})
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 class EmulatorProcess:

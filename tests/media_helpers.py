@@ -15,7 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from PIL import Image
 
-from tests.stack import free_port
+from tests.ports import free_port
 
 
 def noise_png(width: int, height: int, seed: int = 1, mode: str = "RGB") -> bytes:

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-from tests.stack import free_port
+from tests.ports import free_port
 
 RECEIVERS = Path(__file__).resolve().parent / "receivers"
 

@@ -12,7 +12,6 @@ Usage in a test module::
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
@@ -28,17 +27,10 @@ from minio import Minio
 
 from comfyui_gateway.config import Settings, StorageProvider
 from comfyui_gateway.storage import S3Storage, create_storage
+from tests.ports import free_port
 
 START_TIMEOUT_S = 30.0
 REGION = "us-east-1"
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now (moto binds it a moment later)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass(frozen=True)

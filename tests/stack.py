@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -27,16 +26,10 @@ import requests
 
 from comfyui_gateway.cli.edge import envoy_argv, render_envoy_config, write_envoy_config
 from comfyui_gateway.config import load_settings
+from tests.ports import free_port
 
 START_TIMEOUT_S = 90.0
 """Generous: on a loaded 2-core machine a server with PostgreSQL took over 45 s to answer."""
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class GatewayStack:

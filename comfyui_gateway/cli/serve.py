@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 
+from comfyui_gateway.admission.setup import build_job_admission
 from comfyui_gateway.backends import BackendReports, MemoryBackendReports, RedisBackendReports
 from comfyui_gateway.config import Settings
 from comfyui_gateway.db.engine import create_engine, create_session_factory
@@ -100,7 +101,15 @@ async def running_gateway(settings: Settings) -> AsyncIterator[RunningGateway]:
     )
     fetcher = build_fetcher(settings)
     deps = ServerDeps(
-        settings, reports, sessions, bus, queue, storage, counters=counters, media_fetcher=fetcher
+        settings,
+        reports,
+        sessions,
+        bus,
+        queue,
+        storage,
+        counters=counters,
+        media_fetcher=fetcher,
+        job_admission=build_job_admission(settings, sessions, queue, reports, redis, counters),
     )
     admission, failure_audit = build_admission(settings, sessions, redis)
     server = GrpcServer(

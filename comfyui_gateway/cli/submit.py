@@ -50,13 +50,15 @@ def describe_rpc_error(exc: grpc.RpcError, target: str) -> str:
 
     call = cast(grpc.Call, exc)
     trailers: Sequence[tuple[str, str | bytes]] = call.trailing_metadata() or ()
+    retry = next((str(v) for k, v in trailers if k == "retry-after"), "")
     for key, value in trailers:
         if key == "x-gw-error":
             try:
                 body = json.loads(value)
-                return f"{body['error']}: {body.get('message', '')}"
+                text = f"{body['error']}: {body.get('message', '')}"
             except (ValueError, KeyError, TypeError):
                 break
+            return f"{text} (Retry-After: {retry} s)" if retry else text
     if call.code() == grpc.StatusCode.UNAVAILABLE:
         return f"cannot reach the gateway at {target}: is it running? ({call.details()})"
     return f"{call.code().name}: {call.details()}"
@@ -111,7 +113,8 @@ def submit_job(options: SubmitOptions) -> jobs_pb2.Job | None:
             metadata=metadata,
             timeout=30,
         )
-        click.echo(f"job {created.job_id}: {created.status}")
+        eta = f" (position {created.queue_position}, eta {created.eta_seconds} s)"
+        click.echo(f"job {created.job_id}: {created.status}{eta if created.queue_position else ''}")
         if not options.watch:
             return None
         _follow(jobs.WatchJob(jobs_pb2.WatchJobRequest(job_id=created.job_id), metadata=metadata))

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from comfyui_gateway.errors import JobNotFound
+from comfyui_gateway.eta.service import EtaService
 from comfyui_gateway.events import EventType, JobEvent
 from comfyui_gateway.jobs import store
 from comfyui_gateway.jobs.views import state_event
@@ -41,9 +42,14 @@ class JobStateReads:
     """Shared state reads; one per process (see the module docstring)."""
 
     def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], recheck_fresh_s: float = RECHECK_FRESH_S
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        recheck_fresh_s: float = RECHECK_FRESH_S,
+        *,
+        etas: EtaService | None = None,
     ) -> None:
         self._sessions = sessions
+        self._etas = etas
         self._fresh_s = recheck_fresh_s
         self._latest: dict[tuple[str, EventType], _Read] = {}
 
@@ -90,4 +96,4 @@ class JobStateReads:
     async def _load(self, job_id: str, kind: EventType) -> tuple[str, JobEvent]:
         async with self._sessions() as session:
             job = await store.get_job(session, job_id, None)
-            return job.owner, await state_event(session, job, kind)
+            return job.owner, await state_event(session, job, kind, self._etas)

@@ -7,8 +7,9 @@ stays ``queued`` in the database and the reconciler enqueues it again.
 
     validate (request shape, callback, inputs) -> fetch + check media inputs -> render
     -> combo values against the backends' catalogue -> cache lookup -> idempotency
-    -> store media -> INSERT (job + idempotency key + media references, one
-    transaction) -> enqueue
+    -> queue depth + quota reservation (``comfyui_gateway.admission``; not for cache
+    hits) -> store media -> INSERT (job + idempotency key + media references, one
+    transaction; a failed insert releases the reservation) -> enqueue -> ETA
 
 Media inputs (``comfyui_gateway.media``) are fetched and checked before anything is
 stored, and render as their content-addressed ComfyUI names, so the cache key holds
@@ -33,6 +34,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from comfyui_gateway.admission.quota_gate import Reservation
+from comfyui_gateway.admission.setup import JobAdmission
 from comfyui_gateway.cache import store as cache_store
 from comfyui_gateway.cache.keys import cache_key, canonical_json, checkpoint_names, is_cacheable
 from comfyui_gateway.db.models.job import Job
@@ -135,6 +138,9 @@ class AcceptedJob:
     eta_seconds: int
     outputs: tuple[dict[str, Any], ...] = ()
     http_status: int = 202
+    queue_position: int = 0
+    headers: dict[str, str] = field(default_factory=dict)
+    """Answer headers (the caller's ``X-Quota-*``)."""
 
 
 class JobSubmitter:
@@ -150,8 +156,10 @@ class JobSubmitter:
         catalogue: CatalogueSource | None = None,
         media: MediaResolver | None = None,
         workflows: RecentWorkflows | None = None,
+        admission: JobAdmission | None = None,
     ) -> None:
         self._workflows = workflows or RecentWorkflows(ttl_s=0)
+        self._admission = admission
         self._catalogue = catalogue
         self._media = media
         self._sessions = sessions
@@ -160,7 +168,7 @@ class JobSubmitter:
         self._privacy = privacy or Privacy(enabled=False)
         self._options = options or SubmissionOptions()
 
-    async def submit(self, request: JobRequest, owner: str) -> AcceptedJob:
+    async def submit(self, request: JobRequest, owner: str, role: str = "user") -> AcceptedJob:
         check_job_request(
             request.workflow_id,
             request.priority,
@@ -187,7 +195,9 @@ class JobSubmitter:
             if request_id is not None and _request_id(request.metadata) is not None:
                 original = await idempotency.original_job(session, owner, request_id)
                 if original is not None:
-                    return await _replay(session, original)
+                    return await self._with_eta(await _replay(session, original), original)
+            if hit is None and self._admission is not None:
+                await self._admission.check_queue(priority)
             job = Job(
                 id=str(uuid.uuid4()),
                 workflow_id=workflow.id,
@@ -211,25 +221,54 @@ class JobSubmitter:
                 previews=request.previews,
             )
             outputs = _serve_from_cache(job, hit) if hit is not None else []
-            if self._media is not None and media.inputs:
-                await self._media.store_all(session, media)
+            reservation = await self._reserve(job, owner, role, hit is not None)
             try:
+                if self._media is not None and media.inputs:
+                    await self._media.store_all(session, media)
                 set_attributes({"job.id": job.id, "workflow.id": workflow.id})
                 with child_span("job.store", {"job.id": job.id, "db.operation": "insert"}):
                     await self._store(session, job, outputs, owner, request_id, media)
             except Conflict:
+                await self._release(reservation)
                 if request_id is None:
                     raise
                 await session.rollback()  # a concurrent identical request won: answer with it
                 original = await idempotency.original_job(session, owner, request_id)
                 if original is None:
                     raise
-                return await _replay(session, original)
+                return await self._with_eta(await _replay(session, original), original)
+            except BaseException:
+                await self._release(reservation)
+                raise
         if hit is not None:
             views = tuple(_output_view(job.id, output) for output in outputs)
             return AcceptedJob(job.id, "cache_hit", 0, outputs=views, http_status=200)
         await self._enqueue(entry_for_graph(job, prepared.graph))
-        return AcceptedJob(job_id=job.id, status="queued", eta_seconds=0)
+        accepted = AcceptedJob(job_id=job.id, status="queued", eta_seconds=0)
+        return await self._with_eta(dataclasses.replace(accepted, headers=reservation.headers), job)
+
+    async def _reserve(self, job: Job, owner: str, role: str, cache_hit: bool) -> Reservation:
+        """A quota slot for a job that will run (a cache hit is no active work)."""
+        if cache_hit or self._admission is None:
+            return Reservation()
+        return await self._admission.reserve(owner, role, job.id)
+
+    async def _release(self, reservation: Reservation) -> None:
+        if self._admission is not None:
+            await self._admission.release(reservation)
+
+    async def _with_eta(self, accepted: AcceptedJob, job: Job) -> AcceptedJob:
+        """``accepted`` with the job's queue position and ETA, while it waits or runs."""
+        if self._admission is None or accepted.status not in ("queued", "running"):
+            return accepted
+        try:
+            eta = await self._admission.eta(job)
+        except Exception:  # the job is stored: an estimate must not turn its 202 into a 500
+            log.warning("no ETA for an accepted job", exc_info=True, extra={"jobId": job.id})
+            return accepted
+        return dataclasses.replace(
+            accepted, eta_seconds=eta.eta_seconds, queue_position=eta.position
+        )
 
     async def _prepare(
         self,

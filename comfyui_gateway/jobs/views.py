@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from comfyui_gateway.db.models.job import Job
 from comfyui_gateway.db.models.job_output import JobOutput
+from comfyui_gateway.eta.service import EtaService
 from comfyui_gateway.events import EventType, JobEvent
 from comfyui_gateway.jobs import store
 from comfyui_gateway.storage.names import shown_storage_path
@@ -33,16 +34,25 @@ def output_view(output: JobOutput) -> dict[str, Any]:
     }
 
 
-async def state_event(session: AsyncSession, job: Job, kind: EventType) -> JobEvent:
-    """The job's stored state as an event; a finished job's state is always TERMINAL."""
+async def state_event(
+    session: AsyncSession, job: Job, kind: EventType, etas: EtaService | None = None
+) -> JobEvent:
+    """The job's stored state as an event; a finished job's state is always TERMINAL.
+    With ``etas`` the queue position is the fair-share one and the ETA is set."""
     terminal = job.status.is_terminal
     outputs = await store.list_outputs(session, job.id) if terminal else []
+    if etas is not None and not terminal:
+        eta = await etas.for_job(session, job)
+        position, eta_seconds = eta.position, eta.eta_seconds
+    else:
+        position, eta_seconds = await store.queue_position(session, job), 0
     return JobEvent(
         type=EventType.TERMINAL if terminal else kind,
         job_id=job.id,
         status=job.status.value,
         progress=job.progress,
-        queue_position=await store.queue_position(session, job),
+        queue_position=position,
         outputs=[output_view(output) for output in outputs],
         error=job.error,
+        eta_seconds=eta_seconds,
     )

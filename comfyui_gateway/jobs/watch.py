@@ -6,6 +6,10 @@ monotonic). While the stream is quiet the database is re-read every
 ``recheck_s``, so a terminal event missed during a Redis outage still ends the stream.
 When the server shuts down (``shutdown`` set) the stream ends with the job's current
 state, flagged in ``message``, instead of being cut off.
+
+While the job waits, the database is re-read every ``QUEUED_RECHECK_S`` and a
+``status`` event is sent whenever its queue position or ETA changed (``reads`` built
+with an ``EtaService`` gives both).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from comfyui_gateway.events import EventType, JobEvent
 from comfyui_gateway.jobs.state_reads import JobStateReads
 
 DEFAULT_RECHECK_S = 5.0
+QUEUED_RECHECK_S = 1.0
 SHUTDOWN_MESSAGE = "Server shutting down: reconnect to keep following this job"
 
 
@@ -62,7 +67,8 @@ async def watch_job(
             return
         stopper = asyncio.create_task(_stop_on(shutdown, events)) if shutdown is not None else None
         try:
-            async for item in _live(reads, events, job_id, owner, recheck_s, shutdown):
+            live = _live(reads, events, job_id, owner, recheck_s, shutdown, _place(current))
+            async for item in live:
                 item = item.with_progress_floor(floor)
                 floor = item.progress
                 yield item
@@ -80,13 +86,15 @@ async def _live(
     owner: str | None,
     recheck_s: float,
     shutdown: asyncio.Event | None,
+    shown: tuple[int, int],
 ) -> AsyncIterator[JobEvent]:
     """Live events (conflated per batch) until a terminal one, the database's terminal
-    state after a quiet spell, or the job's state when the bus closes or shuts down."""
+    state after a quiet spell, or the job's state when the bus closes or shuts down;
+    while queued, a status event whenever the position or ETA (``shown``) changes."""
     iterator = aiter(events)
     while True:
         try:
-            async with asyncio.timeout(recheck_s):
+            async with asyncio.timeout(min(recheck_s, QUEUED_RECHECK_S) if shown[0] else recheck_s):
                 event = await anext(iterator)
         except TimeoutError:
             event = await reads.read(
@@ -95,6 +103,11 @@ async def _live(
             if event.is_terminal:
                 yield event
                 return
+            if event.queue_position and _place(event) != shown:
+                shown = _place(event)
+                yield event
+            elif not event.queue_position:
+                shown = (0, 0)
             continue
         except StopAsyncIteration:
             state = await reads.read(job_id, owner, EventType.STATUS, not_before=time.monotonic())
@@ -103,9 +116,16 @@ async def _live(
             yield state
             return
         for item in conflate([event, *events.take_buffered()]):
+            if item.status != "queued":
+                shown = (0, 0)
             yield item
             if item.is_terminal:
                 return
+
+
+def _place(event: JobEvent) -> tuple[int, int]:
+    """What a waiting job's watcher was last told: (queue position, ETA)."""
+    return event.queue_position, event.eta_seconds
 
 
 def conflate(events: list[JobEvent]) -> list[JobEvent]:

@@ -141,6 +141,13 @@ JOBS_FAILED = MetricSpec(
     "Jobs that ended failed, by workflow and error code (the SPEC error table's codes).",
     ("workflow", "code"),
 )
+ADMISSION_REJECTIONS = MetricSpec(
+    f"{PREFIX}_admission_rejections",
+    "counter",
+    "Job creations refused before anything was stored: reason quota_active or "
+    "quota_daily (429 QUOTA_EXCEEDED), queue_full (503 QUEUE_FULL).",
+    ("reason",),
+)
 
 ALL: tuple[MetricSpec, ...] = (
     INFO,
@@ -166,6 +173,7 @@ ALL: tuple[MetricSpec, ...] = (
     RATE_LIMIT_REJECTIONS,
     AUTH_FAILURES,
     JOBS_FAILED,
+    ADMISSION_REJECTIONS,
 )
 
 DURATION_BUCKETS_S: tuple[float, ...] = (0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600, 1800)

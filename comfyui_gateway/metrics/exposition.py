@@ -71,6 +71,7 @@ class _FiguresCollector(Collector):
         )
         yield _counter(catalogue.AUTH_FAILURES, _counted(f, catalogue.AUTH_FAILURES))
         yield _counter(catalogue.JOBS_FAILED, f.jobs_failed)
+        yield _counter(catalogue.ADMISSION_REJECTIONS, _counted(f, catalogue.ADMISSION_REJECTIONS))
 
 
 def _counted(figures: Figures, spec: MetricSpec) -> dict[Labels, float]:

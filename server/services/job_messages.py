@@ -43,7 +43,9 @@ def _execution_ms(started: datetime | None, completed: datetime | None) -> int |
     return max(0, int((completed - started).total_seconds() * 1000))
 
 
-def job_message(job: Job, outputs: Sequence[JobOutput], queue_position: int = 0) -> jobs_pb2.Job:
+def job_message(
+    job: Job, outputs: Sequence[JobOutput], queue_position: int = 0, eta_seconds: int = 0
+) -> jobs_pb2.Job:
     return jobs_pb2.Job(
         job_id=job.id,
         status=job.status.value,
@@ -64,6 +66,7 @@ def job_message(job: Job, outputs: Sequence[JobOutput], queue_position: int = 0)
         queue_position=queue_position,
         output_format=output_format_message(job.output_format),
         previews=bool(job.previews),
+        eta_seconds=eta_seconds,
     )
 
 
@@ -116,6 +119,7 @@ def event_message(event: JobEvent) -> jobs_pb2.JobEvent:
         timestamp=timestamp_from(datetime.fromtimestamp(event.timestamp).astimezone()),
         message=event.message,
         preview=preview_message(event.preview),
+        eta_seconds=event.eta_seconds,
     )
 
 

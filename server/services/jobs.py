@@ -21,7 +21,12 @@ from comfyui_gateway.jobs.waiting import Preference, parse_prefer, wait_until_fi
 from comfyui_gateway.jobs.watch import watch_job
 from comfyui_gateway.outputs.formats import parse_output_format
 from comfyui_gateway.v1 import jobs_pb2, jobs_pb2_grpc
-from server.call_scope import REQUEST_ID_KEY, current_caller, reply_with_status
+from server.call_scope import (
+    REQUEST_ID_KEY,
+    add_response_header,
+    current_caller,
+    reply_with_status,
+)
 from server.convert import datetime_from, dict_from, timestamp_from
 from server.deps import ServerDeps
 from server.services.job_messages import EventMessages, job_message, output_from_view
@@ -62,8 +67,10 @@ class JobService(jobs_pb2_grpc.JobServiceServicer):
         self._submitter = submitter
         self._canceller = canceller
         self._deleter = deleter
+        admission = deps.job_admission
+        self._etas = admission.etas if admission is not None else None
         self._event_messages = EventMessages()
-        self._state_reads = JobStateReads(deps.sessions)
+        self._state_reads = JobStateReads(deps.sessions, etas=self._etas)
 
     async def CreateJob(
         self, request: jobs_pb2.CreateJobRequest, context: Any
@@ -87,7 +94,10 @@ class JobService(jobs_pb2_grpc.JobServiceServicer):
                 "outputEncoding must be base64 or omitted",
                 details=[{"field": "outputEncoding", "message": "must be base64 or omitted"}],
             )
-        accepted = await self._submitter.submit(job_request, current_caller().subject)
+        caller = current_caller()
+        accepted = await self._submitter.submit(job_request, caller.subject, caller.role.value)
+        for name, value in accepted.headers.items():
+            add_response_header(name, value)
         preference = _preference(context)
         if preference.wait_s:
             return await self._answer_when_finished(accepted, preference, encoding, context)
@@ -123,6 +133,7 @@ class JobService(jobs_pb2_grpc.JobServiceServicer):
             job_id=accepted.job_id,
             status=accepted.status,
             eta_seconds=accepted.eta_seconds,
+            queue_position=accepted.queue_position,
             poll_url=f"/jobs/{accepted.job_id}",
             outputs=[output_from_view(view) for view in accepted.outputs],
         )
@@ -131,8 +142,11 @@ class JobService(jobs_pb2_grpc.JobServiceServicer):
         async with self._deps.sessions() as session:
             job = await store.get_job(session, request.job_id, current_caller().owner_filter())
             outputs = await store.list_outputs(session, job.id)
-            position = await store.queue_position(session, job)
-        return job_message(job, outputs, position)
+            etas = self._etas
+            if etas is None:
+                return job_message(job, outputs, await store.queue_position(session, job))
+            eta = await etas.for_job(session, job)
+        return job_message(job, outputs, eta.position, eta.eta_seconds)
 
     async def ListJobs(
         self, request: jobs_pb2.ListJobsRequest, context: Any

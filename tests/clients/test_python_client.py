@@ -29,7 +29,8 @@ from comfyui_gateway_client import (
 from comfyui_gateway_client.v1 import jobs_pb2
 
 from tests.clients.conftest import INPUTS, ROOT, STEPS, progress_lines_before_outputs
-from tests.stack import GatewayStack, free_port
+from tests.ports import free_port
+from tests.stack import GatewayStack
 
 
 def test_generate_streams_progress_then_returns_outputs(gateway: GatewayStack) -> None:

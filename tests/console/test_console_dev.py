@@ -26,7 +26,7 @@ import requests
 from playwright.sync_api import expect
 
 from tests.console.browser import launched_browser, new_tab, screenshot_path
-from tests.stack import free_port
+from tests.ports import free_port
 
 START_TIMEOUT_S = 90.0
 DEV_KEY = "console-dev-key"

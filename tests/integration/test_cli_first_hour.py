@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.stack import free_port
+from tests.ports import free_port
 
 
 def cli(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:

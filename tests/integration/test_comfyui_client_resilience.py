@@ -16,9 +16,9 @@ from tests.emulator_helpers import (
     EmulatorProcess,
     emulator_config,
     fail,
-    free_port,
     txt2img,
 )
+from tests.ports import free_port
 from worker.comfyui import ComfyUIClient, Event, Finished, NodeStarted, Outcome, StepProgress
 
 pytest_plugins = ("tests.emulator_fixtures",)

@@ -23,7 +23,7 @@ import pytest
 import requests
 
 from tests.emulator_helpers import EmulatorProcess
-from tests.stack import free_port
+from tests.ports import free_port
 
 pytestmark = pytest.mark.timeout(150)
 START_TIMEOUT_S = 90.0

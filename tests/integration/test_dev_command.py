@@ -20,7 +20,7 @@ import pytest
 import requests
 
 from comfyui_gateway.workflows import BUNDLED
-from tests.stack import free_port
+from tests.ports import free_port
 
 START_TIMEOUT_S = 60.0
 

@@ -34,7 +34,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.stack import GatewayStack, free_port
+from tests.ports import free_port
+from tests.stack import GatewayStack
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "examples").rglob("*.md"))]

@@ -16,12 +16,12 @@ from tests.emulator_helpers import (
     WsRecorder,
     emulator_config,
     fail,
-    free_port,
     post_prompt,
     three_nodes,
     txt2img,
     wait_history,
 )
+from tests.ports import free_port
 
 pytest_plugins = ("tests.emulator_fixtures",)
 

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.stack import GatewayStack, free_port
+from tests.ports import free_port
+from tests.stack import GatewayStack
 
 SMALL = {"width": 64, "height": 64, "steps": 3}
 

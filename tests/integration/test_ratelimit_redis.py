@@ -47,8 +47,8 @@ async def test_key_is_namespaced_hashed_and_expires(redis_client: Redis, namespa
 
 
 async def test_redis_down_lets_requests_through() -> None:
+    from tests.ports import free_port
     from tests.redis_fixtures import fail_fast_client
-    from tests.stack import free_port
 
     dead = fail_fast_client(f"redis://127.0.0.1:{free_port()}/0")
     try:

@@ -26,7 +26,8 @@ import psycopg
 import pytest
 import requests
 
-from tests.stack import GatewayStack, free_port, fresh_postgres_database
+from tests.ports import free_port
+from tests.stack import GatewayStack, fresh_postgres_database
 
 JOBS = 18
 KILL_AFTER = 6

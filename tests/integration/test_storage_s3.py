@@ -19,9 +19,9 @@ from minio import Minio
 
 from comfyui_gateway.errors import OutputNotFound
 from comfyui_gateway.storage import S3Storage, Storage, StorageError, create_storage
+from tests.ports import free_port
 from tests.s3_fixtures import (  # noqa: F401  (fixtures)
     MotoServer,
-    free_port,
     moto_server,
     s3_bucket,
     s3_client,

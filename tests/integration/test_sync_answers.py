@@ -25,7 +25,8 @@ import requests
 from google.protobuf import struct_pb2
 
 from comfyui_gateway.v1 import jobs_pb2, jobs_pb2_grpc
-from tests.stack import GatewayStack, free_port
+from tests.ports import free_port
+from tests.stack import GatewayStack
 
 SMALL = {"width": 64, "height": 64, "steps": 3, "seed": -1}
 LONG = {"width": 64, "height": 64, "steps": 150, "seed": -1}

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -23,6 +22,7 @@ from comfyui_gateway.webhooks.deliverer import MAX_ATTEMPTS, WebhookDeliverer
 from comfyui_gateway.webhooks.sender import WebhookSender
 from comfyui_gateway.webhooks.signing import verify
 from tests.delivery_helpers import GatewayCore
+from tests.ports import free_port
 
 pytest_plugins = ["tests.db_fixtures", "tests.delivery_fixtures"]
 
@@ -146,9 +146,7 @@ async def test_receiver_failing_twice_gets_the_third_attempt(
 async def test_receiver_down_for_good_gives_up_after_the_retries(
     gateway_core: GatewayCore,
 ) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     job_id = await finished_job(gateway_core, f"http://127.0.0.1:{port}/hook")
     sender = deliverer(gateway_core)
     await sender.start()

@@ -56,3 +56,10 @@ def test_the_media_package_is_core() -> None:
     """comfyui_gateway/media (input fetch, checks, storage) obeys the core's rules too."""
     media = [path for path in _core_modules() if (CORE / "media") in path.parents]
     assert len(media) >= 8
+
+
+def test_the_admission_and_eta_packages_are_core() -> None:
+    """comfyui_gateway/admission (quotas, back-pressure) and eta obey the core's rules."""
+    modules = _core_modules()
+    assert len([p for p in modules if (CORE / "admission") in p.parents]) >= 6
+    assert len([p for p in modules if (CORE / "eta") in p.parents]) >= 5

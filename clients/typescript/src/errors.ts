@@ -17,7 +17,7 @@ export class GatewayError extends Error {
     readonly grpcStatus?: Status,
     /** Failing fields or ComfyUI's report, when the gateway sent them. */
     readonly details?: unknown,
-    /** Seconds the gateway asked to wait (RATE_LIMITED). */
+    /** Seconds the gateway asked to wait (RATE_LIMITED, QUOTA_EXCEEDED, QUEUE_FULL). */
     readonly retryAfterS?: number,
   ) {
     super(`${code}: ${message}`);

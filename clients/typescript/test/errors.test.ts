@@ -40,3 +40,18 @@ test("rate limits are retried no sooner than retry-after; OOM never", () => {
   const invalid = new GatewayError("VALIDATION_ERROR", "bad", status.INVALID_ARGUMENT);
   assert.ok(!shouldRetry(DEFAULT_RETRY, invalid, 1));
 });
+
+test("a quota or full queue is retried only when its retry-after fits the policy", () => {
+  const refusal = (code: string, retryAfter: string) =>
+    fromServiceError(
+      serviceError(status.RESOURCE_EXHAUSTED, {
+        "x-gw-error": JSON.stringify({ error: code, message: "later" }),
+        "retry-after": retryAfter,
+      }),
+    );
+  const soon = refusal("QUEUE_FULL", "2");
+  assert.equal(soon.retryAfterS, 2);
+  assert.ok(shouldRetry(DEFAULT_RETRY, soon, 1));
+  assert.ok(delayMs(DEFAULT_RETRY, soon, 1) >= 2000);
+  assert.ok(!shouldRetry(DEFAULT_RETRY, refusal("QUOTA_EXCEEDED", "86000"), 1));
+});

@@ -12,7 +12,9 @@ turns a ``grpc.RpcError`` into one of these classes, so callers catch what they 
     ├── NotFound                 WORKFLOW_NOT_FOUND, JOB_NOT_FOUND, OUTPUT_NOT_FOUND
     ├── Conflict                 CONFLICT
     ├── RateLimited              RATE_LIMITED (.retry_after_s)
+    │   └── QuotaExceeded        QUOTA_EXCEEDED (.retry_after_s)
     ├── Unavailable              COMFYUI_UNREACHABLE, or the gateway itself unreachable
+    │   └── QueueFull            QUEUE_FULL (.retry_after_s)
     └── JobFailed                a job ended failed or cancelled (.job)
 """
 
@@ -72,8 +74,20 @@ class RateLimited(GatewayError):
     retry_after_s: float = 1.0
 
 
+class QuotaExceeded(RateLimited):
+    """Raised when the caller holds or started its quota of jobs; ``retry_after_s`` says
+    when a slot should free (``details``: ``{quota: active|daily, limit}``)."""
+
+
 class Unavailable(GatewayError):
     """Raised when the gateway, or every ComfyUI behind it, cannot be reached."""
+
+
+class QueueFull(Unavailable):
+    """Raised when the gateway's queue is full (nothing was stored); ``retry_after_s`` is
+    how long it should take to drain."""
+
+    retry_after_s: float = 1.0
 
 
 class JobFailed(GatewayError):
@@ -93,6 +107,8 @@ BY_CODE: dict[str, type[GatewayError]] = {
     "CONFLICT": Conflict,
     "RATE_LIMITED": RateLimited,
     "COMFYUI_UNREACHABLE": Unavailable,
+    "QUOTA_EXCEEDED": QuotaExceeded,
+    "QUEUE_FULL": QueueFull,
 }
 # When the call never reached the gateway's code (no trailer): the status decides.
 BY_STATUS: dict[grpc.StatusCode, tuple[str, type[GatewayError]]] = {
@@ -137,7 +153,7 @@ def from_rpc_error(error: grpc.RpcError) -> GatewayError:
         )
     message = str(body.get("message") or details_text or code)
     result = cls(code, message, status=status, details=body.get("details"))
-    if isinstance(result, RateLimited) and RETRY_AFTER_TRAILER in trailers:
+    if isinstance(result, RateLimited | QueueFull) and RETRY_AFTER_TRAILER in trailers:
         with contextlib.suppress(ValueError):
             result.retry_after_s = float(trailers[RETRY_AFTER_TRAILER])
     return result

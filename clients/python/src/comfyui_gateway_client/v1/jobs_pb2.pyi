@@ -113,6 +113,7 @@ class CreateJobResponse(_message.Message):
     ETA_SECONDS_FIELD_NUMBER: _builtins.int
     POLL_URL_FIELD_NUMBER: _builtins.int
     OUTPUTS_FIELD_NUMBER: _builtins.int
+    QUEUE_POSITION_FIELD_NUMBER: _builtins.int
     WORKFLOW_ID_FIELD_NUMBER: _builtins.int
     PROGRESS_FIELD_NUMBER: _builtins.int
     ERROR_FIELD_NUMBER: _builtins.int
@@ -123,7 +124,12 @@ class CreateJobResponse(_message.Message):
     status: _builtins.str
     """"queued", or "cache_hit" when served from the cache."""
     eta_seconds: _builtins.int
+    """Seconds until the job should finish (waiting + running), from measured execution
+    times of its workflow and size and the jobs ahead; 0 on a cache hit.
+    """
     poll_url: _builtins.str
+    queue_position: _builtins.int
+    """Place among queued jobs (1 = next to run), as on GET /jobs/{jobId}; 0 when not queued."""
     workflow_id: _builtins.str
     """Synchronous answers (fields 16+): set only on the 200 for a job that finished
     within the wait, so this reads like GET /jobs/{jobId}; omitted on a 202.
@@ -148,6 +154,7 @@ class CreateJobResponse(_message.Message):
         eta_seconds: _builtins.int = ...,
         poll_url: _builtins.str = ...,
         outputs: _abc.Iterable[_common_pb2.Output] | None = ...,
+        queue_position: _builtins.int = ...,
         workflow_id: _builtins.str | None = ...,
         progress: _builtins.float | None = ...,
         error: _common_pb2.JobError | None = ...,
@@ -157,7 +164,7 @@ class CreateJobResponse(_message.Message):
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_priority", b"_priority", "_progress", b"_progress", "_workflow_id", b"_workflow_id", "error", b"error", "metadata", b"metadata", "priority", b"priority", "progress", b"progress", "timing", b"timing", "workflow_id", b"workflow_id"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_priority", b"_priority", "_progress", b"_progress", "_workflow_id", b"_workflow_id", "error", b"error", "eta_seconds", b"eta_seconds", "job_id", b"job_id", "metadata", b"metadata", "outputs", b"outputs", "poll_url", b"poll_url", "priority", b"priority", "progress", b"progress", "status", b"status", "timing", b"timing", "workflow_id", b"workflow_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_priority", b"_priority", "_progress", b"_progress", "_workflow_id", b"_workflow_id", "error", b"error", "eta_seconds", b"eta_seconds", "job_id", b"job_id", "metadata", b"metadata", "outputs", b"outputs", "poll_url", b"poll_url", "priority", b"priority", "progress", b"progress", "queue_position", b"queue_position", "status", b"status", "timing", b"timing", "workflow_id", b"workflow_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__priority: _TypeAlias = _typing.Literal["priority"]  # noqa: Y015
     _WhichOneofArgType__priority: _TypeAlias = _typing.Literal["_priority", b"_priority"]  # noqa: Y015
@@ -192,6 +199,7 @@ class Job(_message.Message):
     QUEUE_POSITION_FIELD_NUMBER: _builtins.int
     OUTPUT_FORMAT_FIELD_NUMBER: _builtins.int
     PREVIEWS_FIELD_NUMBER: _builtins.int
+    ETA_SECONDS_FIELD_NUMBER: _builtins.int
     job_id: _builtins.str
     status: _builtins.str
     """queued | running | succeeded | failed | cancelled"""
@@ -201,8 +209,15 @@ class Job(_message.Message):
     priority: _builtins.str
     attempt: _builtins.int
     queue_position: _builtins.int
-    """Position among queued jobs of the same or higher priority; 0 when not queued."""
+    """Place among queued jobs (1 = next to run): every queued job of a higher priority,
+    then within its priority round-robin by owner in queue order; 0 when not queued
+    (and in listings, which do not compute it).
+    """
     previews: _builtins.bool
+    eta_seconds: _builtins.int
+    """Seconds until a queued or running job should finish; 0 once it has (and in
+    listings, which do not compute it).
+    """
     @_builtins.property
     def outputs(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.Output]: ...
     @_builtins.property
@@ -240,10 +255,11 @@ class Job(_message.Message):
         queue_position: _builtins.int = ...,
         output_format: Global___OutputFormat | None = ...,
         previews: _builtins.bool = ...,
+        eta_seconds: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "inputs", b"inputs", "metadata", b"metadata", "output_format", b"output_format", "timing", b"timing"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt", b"attempt", "error", b"error", "inputs", b"inputs", "job_id", b"job_id", "metadata", b"metadata", "output_format", b"output_format", "outputs", b"outputs", "previews", b"previews", "priority", b"priority", "progress", b"progress", "queue_position", b"queue_position", "status", b"status", "timing", b"timing", "workflow_id", b"workflow_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt", b"attempt", "error", b"error", "eta_seconds", b"eta_seconds", "inputs", b"inputs", "job_id", b"job_id", "metadata", b"metadata", "output_format", b"output_format", "outputs", b"outputs", "previews", b"previews", "priority", b"priority", "progress", b"progress", "queue_position", b"queue_position", "status", b"status", "timing", b"timing", "workflow_id", b"workflow_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -499,6 +515,7 @@ class JobEvent(_message.Message):
     TIMESTAMP_FIELD_NUMBER: _builtins.int
     MESSAGE_FIELD_NUMBER: _builtins.int
     PREVIEW_FIELD_NUMBER: _builtins.int
+    ETA_SECONDS_FIELD_NUMBER: _builtins.int
     type: _builtins.str
     """snapshot | status | progress | node | output | preview | terminal"""
     job_id: _builtins.str
@@ -512,6 +529,10 @@ class JobEvent(_message.Message):
     max_steps: _builtins.int
     queue_position: _builtins.int
     message: _builtins.str
+    eta_seconds: _builtins.int
+    """Seconds until the job should finish, with queue_position while it waits: a
+    "status" event is sent whenever either changes.
+    """
     @_builtins.property
     def outputs(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.Output]:
         """Set on the terminal event of a succeeded job (and on output events)."""
@@ -543,10 +564,11 @@ class JobEvent(_message.Message):
         timestamp: _timestamp_pb2.Timestamp | None = ...,
         message: _builtins.str = ...,
         preview: Global___PreviewFrame | None = ...,
+        eta_seconds: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "preview", b"preview", "timestamp", b"timestamp"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "job_id", b"job_id", "max_steps", b"max_steps", "message", b"message", "node", b"node", "node_type", b"node_type", "outputs", b"outputs", "preview", b"preview", "progress", b"progress", "queue_position", b"queue_position", "status", b"status", "step", b"step", "timestamp", b"timestamp", "type", b"type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "eta_seconds", b"eta_seconds", "job_id", b"job_id", "max_steps", b"max_steps", "message", b"message", "node", b"node", "node_type", b"node_type", "outputs", b"outputs", "preview", b"preview", "progress", b"progress", "queue_position", b"queue_position", "status", b"status", "step", b"step", "timestamp", b"timestamp", "type", b"type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

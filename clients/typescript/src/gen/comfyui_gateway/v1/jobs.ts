@@ -66,10 +66,16 @@ export interface CreateJobResponse {
   jobId: string;
   /** "queued", or "cache_hit" when served from the cache. */
   status: string;
+  /**
+   * Seconds until the job should finish (waiting + running), from measured execution
+   * times of its workflow and size and the jobs ahead; 0 on a cache hit.
+   */
   etaSeconds: number;
   pollUrl: string;
   /** On a cache hit, and on a synchronous answer (Prefer: wait=N) for a finished job. */
   outputs: Output[];
+  /** Place among queued jobs (1 = next to run), as on GET /jobs/{jobId}; 0 when not queued. */
+  queuePosition: number;
   /**
    * Synchronous answers (fields 16+): set only on the 200 for a job that finished
    * within the wait, so this reads like GET /jobs/{jobId}; omitted on a 202.
@@ -101,11 +107,20 @@ export interface Job {
    */
   inputs: { [key: string]: any } | undefined;
   attempt: number;
-  /** Position among queued jobs of the same or higher priority; 0 when not queued. */
+  /**
+   * Place among queued jobs (1 = next to run): every queued job of a higher priority,
+   * then within its priority round-robin by owner in queue order; 0 when not queued
+   * (and in listings, which do not compute it).
+   */
   queuePosition: number;
   /** As requested; unset when outputs keep ComfyUI's format. */
   outputFormat: OutputFormat | undefined;
   previews: boolean;
+  /**
+   * Seconds until a queued or running job should finish; 0 once it has (and in
+   * listings, which do not compute it).
+   */
+  etaSeconds: number;
 }
 
 export interface GetJobRequest {
@@ -184,7 +199,14 @@ export interface JobEvent {
   timestamp: Date | undefined;
   message: string;
   /** Set on preview events (with node and step): the latest sampler frame. */
-  preview: PreviewFrame | undefined;
+  preview:
+    | PreviewFrame
+    | undefined;
+  /**
+   * Seconds until the job should finish, with queue_position while it waits: a
+   * "status" event is sent whenever either changes.
+   */
+  etaSeconds: number;
 }
 
 /** One small live preview frame (base64 in JSON). */
@@ -513,6 +535,7 @@ function createBaseCreateJobResponse(): CreateJobResponse {
     etaSeconds: 0,
     pollUrl: "",
     outputs: [],
+    queuePosition: 0,
     workflowId: undefined,
     progress: undefined,
     error: undefined,
@@ -538,6 +561,9 @@ export const CreateJobResponse: MessageFns<CreateJobResponse> = {
     }
     for (const v of message.outputs) {
       Output.encode(v!, writer.uint32(42).fork()).join();
+    }
+    if (message.queuePosition !== 0) {
+      writer.uint32(48).int32(message.queuePosition);
     }
     if (message.workflowId !== undefined) {
       writer.uint32(130).string(message.workflowId);
@@ -611,6 +637,14 @@ export const CreateJobResponse: MessageFns<CreateJobResponse> = {
             }
 
             message.outputs.push(Output.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.queuePosition = reader.int32();
             continue;
           }
           case 16: {
@@ -694,6 +728,11 @@ export const CreateJobResponse: MessageFns<CreateJobResponse> = {
       outputs: globalThis.Array.isArray(object?.outputs)
         ? object.outputs.map((e: any) => Output.fromJSON(e))
         : [],
+      queuePosition: isSet(object.queuePosition)
+        ? globalThis.Number(object.queuePosition)
+        : isSet(object.queue_position)
+        ? globalThis.Number(object.queue_position)
+        : 0,
       workflowId: isSet(object.workflowId)
         ? globalThis.String(object.workflowId)
         : isSet(object.workflow_id)
@@ -723,6 +762,9 @@ export const CreateJobResponse: MessageFns<CreateJobResponse> = {
     }
     if (message.outputs?.length) {
       obj.outputs = message.outputs.map((e) => Output.toJSON(e));
+    }
+    if (message.queuePosition !== 0) {
+      obj.queuePosition = Math.round(message.queuePosition);
     }
     if (message.workflowId !== undefined) {
       obj.workflowId = message.workflowId;
@@ -755,6 +797,7 @@ export const CreateJobResponse: MessageFns<CreateJobResponse> = {
     message.etaSeconds = object.etaSeconds ?? 0;
     message.pollUrl = object.pollUrl ?? "";
     message.outputs = object.outputs?.map((e) => Output.fromPartial(e)) || [];
+    message.queuePosition = object.queuePosition ?? 0;
     message.workflowId = object.workflowId ?? undefined;
     message.progress = object.progress ?? undefined;
     message.error = (object.error !== undefined && object.error !== null)
@@ -785,6 +828,7 @@ function createBaseJob(): Job {
     queuePosition: 0,
     outputFormat: undefined,
     previews: false,
+    etaSeconds: 0,
   };
 }
 
@@ -831,6 +875,9 @@ export const Job: MessageFns<Job> = {
     }
     if (message.previews !== false) {
       writer.uint32(112).bool(message.previews);
+    }
+    if (message.etaSeconds !== 0) {
+      writer.uint32(120).int32(message.etaSeconds);
     }
     return writer;
   },
@@ -960,6 +1007,14 @@ export const Job: MessageFns<Job> = {
             message.previews = reader.bool();
             continue;
           }
+          case 15: {
+            if (tag !== 120) {
+              break;
+            }
+
+            message.etaSeconds = reader.int32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1004,6 +1059,11 @@ export const Job: MessageFns<Job> = {
         ? OutputFormat.fromJSON(object.output_format)
         : undefined,
       previews: isSet(object.previews) ? globalThis.Boolean(object.previews) : false,
+      etaSeconds: isSet(object.etaSeconds)
+        ? globalThis.Number(object.etaSeconds)
+        : isSet(object.eta_seconds)
+        ? globalThis.Number(object.eta_seconds)
+        : 0,
     };
   },
 
@@ -1051,6 +1111,9 @@ export const Job: MessageFns<Job> = {
     if (message.previews !== false) {
       obj.previews = message.previews;
     }
+    if (message.etaSeconds !== 0) {
+      obj.etaSeconds = Math.round(message.etaSeconds);
+    }
     return obj;
   },
 
@@ -1079,6 +1142,7 @@ export const Job: MessageFns<Job> = {
       ? OutputFormat.fromPartial(object.outputFormat)
       : undefined;
     message.previews = object.previews ?? false;
+    message.etaSeconds = object.etaSeconds ?? 0;
     return message;
   },
 };
@@ -1997,6 +2061,7 @@ function createBaseJobEvent(): JobEvent {
     timestamp: undefined,
     message: "",
     preview: undefined,
+    etaSeconds: 0,
   };
 }
 
@@ -2043,6 +2108,9 @@ export const JobEvent: MessageFns<JobEvent> = {
     }
     if (message.preview !== undefined) {
       PreviewFrame.encode(message.preview, writer.uint32(114).fork()).join();
+    }
+    if (message.etaSeconds !== 0) {
+      writer.uint32(120).int32(message.etaSeconds);
     }
     return writer;
   },
@@ -2172,6 +2240,14 @@ export const JobEvent: MessageFns<JobEvent> = {
             message.preview = PreviewFrame.decode(reader, reader.uint32());
             continue;
           }
+          case 15: {
+            if (tag !== 120) {
+              break;
+            }
+
+            message.etaSeconds = reader.int32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2218,6 +2294,11 @@ export const JobEvent: MessageFns<JobEvent> = {
       timestamp: isSet(object.timestamp) ? fromJsonTimestamp(object.timestamp) : undefined,
       message: isSet(object.message) ? globalThis.String(object.message) : "",
       preview: isSet(object.preview) ? PreviewFrame.fromJSON(object.preview) : undefined,
+      etaSeconds: isSet(object.etaSeconds)
+        ? globalThis.Number(object.etaSeconds)
+        : isSet(object.eta_seconds)
+        ? globalThis.Number(object.eta_seconds)
+        : 0,
     };
   },
 
@@ -2265,6 +2346,9 @@ export const JobEvent: MessageFns<JobEvent> = {
     if (message.preview !== undefined) {
       obj.preview = PreviewFrame.toJSON(message.preview);
     }
+    if (message.etaSeconds !== 0) {
+      obj.etaSeconds = Math.round(message.etaSeconds);
+    }
     return obj;
   },
 
@@ -2291,6 +2375,7 @@ export const JobEvent: MessageFns<JobEvent> = {
     message.preview = (object.preview !== undefined && object.preview !== null)
       ? PreviewFrame.fromPartial(object.preview)
       : undefined;
+    message.etaSeconds = object.etaSeconds ?? 0;
     return message;
   },
 };
