@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import statistics
-import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -94,14 +92,7 @@ def running_stack(
             settings["DATABASE_URL"] = resources.enter_context(fresh_postgres_database())
         stack = GatewayStack(Path(workdir), settings, emulator=True, workers=mode.workers)
         resources.enter_context(stack)
-        subprocess.run(
-            [sys.executable, "-m", "comfyui_gateway", "init"],
-            env=stack.env,
-            cwd=stack.workdir,
-            check=True,
-            capture_output=True,
-            timeout=60,
-        )
+        stack.register_bundled_workflows()
         yield stack
 
 

@@ -109,6 +109,17 @@ class GatewayStack:
             self.wait_until_backend_reachable()
         return self
 
+    def register_bundled_workflows(self) -> None:
+        """``comfyui-gateway init`` against this stack: the bundled workflows, registered."""
+        subprocess.run(
+            [sys.executable, "-m", "comfyui_gateway", "init"],
+            env=self.env,
+            cwd=self.workdir,
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+
     def _spawn_replica(self, index: int) -> subprocess.Popen[bytes]:
         env = {**self.env, "GRPC_PORT": str(self.grpc_ports[index])}
         argv = [sys.executable, "-m", "comfyui_gateway", "run"]

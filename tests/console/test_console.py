@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -49,14 +47,7 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayStack]:
         "MAX_CONCURRENCY": "2",
     }
     with GatewayStack(tmp_path_factory.mktemp("console"), env, emulator=True) as stack:
-        subprocess.run(
-            [sys.executable, "-m", "comfyui_gateway", "init"],
-            env=stack.env,
-            cwd=stack.workdir,
-            check=True,
-            capture_output=True,
-            timeout=60,
-        )
+        stack.register_bundled_workflows()
         _register_failing_workflow(stack)
         yield stack
 

@@ -3,8 +3,6 @@ workflows, and the error-shape check they all use."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from typing import Any
 
@@ -16,14 +14,7 @@ SMALL = {"width": 64, "height": 64, "steps": 2}
 
 
 def register_bundled(stack: GatewayStack) -> None:
-    subprocess.run(
-        [sys.executable, "-m", "comfyui_gateway", "init"],
-        env=stack.env,
-        cwd=stack.workdir,
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
+    stack.register_bundled_workflows()
 
 
 def assert_validation_error(response: requests.Response, field: str) -> dict[str, Any]:

@@ -7,8 +7,6 @@ key (and priority, for the queue), so they do not share counts.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -54,14 +52,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayStack]:
         "MAX_QUEUE_DEPTH": f"low:{LOW_DEPTH}",
     }
     with GatewayStack(workdir, env, servers=2) as running:
-        subprocess.run(
-            [sys.executable, "-m", "comfyui_gateway", "init"],
-            env=running.env,
-            cwd=running.workdir,
-            check=True,
-            capture_output=True,
-            timeout=60,
-        )
+        running.register_bundled_workflows()
         yield running
 
 

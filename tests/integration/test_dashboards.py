@@ -12,7 +12,6 @@ import json
 import re
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -150,14 +149,7 @@ def failing_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gatewa
     """Every prompt fails with an OOM on the emulator: the failed-by-code metric moves."""
     workdir = tmp_path_factory.mktemp("dashboards")
     with GatewayStack(workdir, {"COMFYUI_EMULATOR_FAIL": "oom"}, emulator=True) as stack:
-        subprocess.run(
-            [sys.executable, "-m", "comfyui_gateway", "init"],
-            env=stack.env,
-            cwd=stack.workdir,
-            check=True,
-            capture_output=True,
-            timeout=60,
-        )
+        stack.register_bundled_workflows()
         yield stack
 
 

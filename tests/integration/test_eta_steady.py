@@ -9,8 +9,6 @@ last job of the burst shows its queue position falling while it waits.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -33,14 +31,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayStack]:
     workdir = tmp_path_factory.mktemp("eta")
     env = {"MAX_CONCURRENCY": "1", "COMFYUI_EMULATOR_STEP_MS": str(STEP_MS)}
     with GatewayStack(workdir, env, emulator=True) as running:
-        subprocess.run(
-            [sys.executable, "-m", "comfyui_gateway", "init"],
-            env=running.env,
-            cwd=running.workdir,
-            check=True,
-            capture_output=True,
-            timeout=60,
-        )
+        running.register_bundled_workflows()
         yield running
 
 

@@ -13,8 +13,6 @@ import random
 import signal
 import sqlite3
 import statistics
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -43,14 +41,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayStack]:
     running = GatewayStack(
         tmp_path_factory.mktemp("faults"), ENV, emulator=True, workers=WORKERS
     ).start()
-    subprocess.run(
-        [sys.executable, "-m", "comfyui_gateway", "init"],
-        env=running.env,
-        cwd=running.workdir,
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
+    running.register_bundled_workflows()
     yield running
     running.stop()
 

@@ -7,8 +7,6 @@ worker's silence watchdog (10 s) then reads ``/history`` and collects the output
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 
@@ -22,14 +20,7 @@ from tests.stack import GatewayStack
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayStack]:
     env = {"COMFYUI_EMULATOR_FAIL": "ws_silence"}
     running = GatewayStack(tmp_path_factory.mktemp("silence"), env, emulator=True).start()
-    subprocess.run(
-        [sys.executable, "-m", "comfyui_gateway", "init"],
-        env=running.env,
-        cwd=running.workdir,
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
+    running.register_bundled_workflows()
     yield running
     running.stop()
 

@@ -64,17 +64,8 @@ def _started(stack: GatewayStack) -> Iterator[GatewayStack]:
 
 
 def _register_bundled(stack: GatewayStack) -> None:
-    import subprocess
-    import sys
 
-    subprocess.run(
-        [sys.executable, "-m", "comfyui_gateway", "init"],
-        env=stack.env,
-        cwd=stack.workdir,
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
+    stack.register_bundled_workflows()
 
 
 def submit(stack: GatewayStack, body: dict[str, Any]) -> dict[str, Any]:

@@ -127,14 +127,7 @@ def media(
 
 
 def _prepared(media: MediaStack) -> MediaStack:
-    subprocess.run(
-        [sys.executable, "-m", "comfyui_gateway", "init"],
-        env=media.stack.env,
-        cwd=media.stack.workdir,
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
+    media.stack.register_bundled_workflows()
     for workflow_id, field in (
         ("invert_test", {"type": "image", "required": True}),
         ("invert_fit", {"type": "image", "required": True, "resize": "fit"}),

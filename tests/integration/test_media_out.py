@@ -19,8 +19,6 @@ import hashlib
 import io
 import json
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -214,14 +212,7 @@ class Media:
 
 
 def _init(stack: GatewayStack) -> None:
-    subprocess.run(
-        [sys.executable, "-m", "comfyui_gateway", "init"],
-        env=stack.env,
-        cwd=stack.workdir,
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
+    stack.register_bundled_workflows()
 
 
 @pytest.fixture(scope="module", params=["embedded", "rq"])

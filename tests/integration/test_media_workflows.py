@@ -9,8 +9,6 @@ ComfyUI 0.3.64 with an SD 1.5 checkpoint runs.
 from __future__ import annotations
 
 import io
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -46,14 +44,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayStack]:
     workdir = tmp_path_factory.mktemp("media-workflows")
     env = {"API_KEYS": f"{KEY}:user", "MAX_IMAGE_SIZE": "512"}
     with GatewayStack(workdir, env, emulator=True) as running:
-        subprocess.run(
-            [sys.executable, "-m", "comfyui_gateway", "init"],
-            env=running.env,
-            cwd=running.workdir,
-            check=True,
-            capture_output=True,
-            timeout=60,
-        )
+        running.register_bundled_workflows()
         yield running
 
 

@@ -3,8 +3,6 @@ auth on so the admin-only rule and the refusal counters are exercised)."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -25,14 +23,7 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayStack]:
     workdir = tmp_path_factory.mktemp("metrics")
     env = {"API_KEYS": "metrics-admin-key:admin,metrics-user-key:user"}
     with GatewayStack(workdir, env, emulator=True) as stack:
-        subprocess.run(
-            [sys.executable, "-m", "comfyui_gateway", "init"],
-            env=stack.env,
-            cwd=stack.workdir,
-            check=True,
-            capture_output=True,
-            timeout=60,
-        )
+        stack.register_bundled_workflows()
         yield stack
 
 

@@ -9,8 +9,6 @@ graph sent to ComfyUI held it.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 
@@ -35,14 +33,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayStack]:
     workdir = tmp_path_factory.mktemp("privacy")
     env = {"PRIVACY_MODE": "true", "JWT_SECRET": JWT_SECRET, "LOG_LEVEL": "debug"}
     with GatewayStack(workdir, env, emulator=True, workers=1) as running:
-        subprocess.run(
-            [sys.executable, "-m", "comfyui_gateway", "init"],
-            env=running.env,
-            cwd=running.workdir,
-            check=True,
-            capture_output=True,
-            timeout=60,
-        )
+        running.register_bundled_workflows()
         yield running
 
 

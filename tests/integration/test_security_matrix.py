@@ -9,8 +9,6 @@ users; everything but /health answers 401 without credentials.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -80,14 +78,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         "JWT_SECRET": JWT_SECRET,
     }
     with GatewayStack(workdir, env, emulator=True) as stack:
-        subprocess.run(
-            [sys.executable, "-m", "comfyui_gateway", "init"],
-            env=stack.env,
-            cwd=stack.workdir,
-            check=True,
-            capture_output=True,
-            timeout=60,
-        )
+        stack.register_bundled_workflows()
         job_id = submit_job(stack, OWNER, "matrix fox")
         job = wait_for_job(stack, OWNER, job_id)
         assert job["status"] == "succeeded", job

@@ -10,8 +10,6 @@ from __future__ import annotations
 import base64
 import http.server
 import json
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -42,14 +40,7 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayStack]:
         "WEBHOOK_ALLOWED_DOMAINS": "127.0.0.1",
     }
     with GatewayStack(workdir, env, emulator=True) as stack:
-        subprocess.run(
-            [sys.executable, "-m", "comfyui_gateway", "init"],
-            env=stack.env,
-            cwd=stack.workdir,
-            check=True,
-            capture_output=True,
-            timeout=60,
-        )
+        stack.register_bundled_workflows()
         yield stack
 
 

@@ -6,8 +6,6 @@ webhook secret and an allowlist; the description's Express receiver runs verbati
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -33,14 +31,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayStack]:
     }
     running = GatewayStack(tmp_path_factory.mktemp("webhooks"), env, emulator=True).start()
     try:  # a timeout during set-up must not leave the processes running
-        subprocess.run(
-            [sys.executable, "-m", "comfyui_gateway", "init"],
-            env=running.env,
-            cwd=running.workdir,
-            check=True,
-            capture_output=True,
-            timeout=60,
-        )
+        running.register_bundled_workflows()
         yield running
     finally:
         running.stop()
