@@ -121,8 +121,8 @@ class WebhookDeliverer:
                 status_code=result.status_code,
                 error=result.error,
                 retry_in_s=retry_in,
+                log_line=self._log_line(attempt, result, retry_in),
             )
-            await store.add_log(session, attempt.job_id, *self._log_line(attempt, result, retry_in))
 
     def _retry_delay(self, attempt: outbox.DueAttempt, result: SendResult) -> float | None:
         if result.delivered or result.permanent or attempt.attempt >= self._max_attempts:

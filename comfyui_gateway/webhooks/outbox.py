@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Insert
 
 from comfyui_gateway.db.models.job import Job
+from comfyui_gateway.db.models.job_log import JobLog
 from comfyui_gateway.db.models.webhook_delivery import WebhookDelivery
 from comfyui_gateway.db.translate import translate_db_errors
 from comfyui_gateway.db.types import UTCDateTime, utcnow
@@ -96,8 +97,12 @@ async def record_outcome(
     status_code: int | None,
     error: str | None,
     retry_in_s: float | None,
+    log_line: tuple[str, str] | None = None,
 ) -> None:
-    """Write what happened to ``attempt``; schedule the next one if ``retry_in_s``."""
+    """Write what happened to ``attempt``; schedule the next one if ``retry_in_s``.
+
+    ``log_line`` (level, message) joins the job's logs in the same transaction, so whoever
+    sees the outcome also finds its line."""
     now = utcnow()
     with translate_db_errors():
         await session.execute(
@@ -123,6 +128,9 @@ async def record_outcome(
                     next_attempt_at=now + timedelta(seconds=retry_in_s),
                 )
             )
+        if log_line is not None:
+            level, message = log_line
+            session.add(JobLog(job_id=attempt.job_id, level=level, message=message))
         await session.commit()
 
 
