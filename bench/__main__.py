@@ -1,4 +1,4 @@
-"""``python -m bench [waterfall|latency|submit|fanout|busy|memory|affinity ...]``: run
+"""``python -m bench [waterfall|cpu|latency|submit|fanout|busy|memory|affinity ...]``: run
 benchmarks, print every figure beside its same-run baseline and target, then one closing table."""
 
 from __future__ import annotations
@@ -6,11 +6,12 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-from bench import affinity, busy, fanout, latency, memory, submit_rate, waterfall
+from bench import affinity, busy, cpu, fanout, latency, memory, submit_rate, waterfall
 from bench.common import FIGURES, heading
 
 SUITES: dict[str, Callable[[], None]] = {
     "waterfall": waterfall.run,
+    "cpu": cpu.run,
     "latency": latency.run,
     "submit": submit_rate.run,
     "fanout": fanout.run,

@@ -87,6 +87,11 @@ class GatewayStack:
         return self._server
 
     @property
+    def envoy_process(self) -> subprocess.Popen[bytes] | None:
+        """The Envoy in front (for benchmarks that read its CPU)."""
+        return self._envoy
+
+    @property
     def comfyui_url(self) -> str:
         return self.env["COMFYUI_URL"]
 
