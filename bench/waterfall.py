@@ -39,8 +39,11 @@ RUN_SPAN = "job.run"
 STAGES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("admission (auth, rate limit)", ("admission",)),
     ("validation + render", ("job.prepare",)),
+    ("back-pressure check", ("admission.queue",)),
+    ("quota reservation", ("admission.quota",)),
     ("insert", ("job.store",)),
     ("enqueue", ("queue.enqueue",)),
+    ("ETA + queue position", ("job.eta",)),
     ("pick-up", ("worker.claim",)),
     ("POST /prompt", ("comfyui.submit", "comfyui POST /prompt")),
     ("WS follow", ("comfyui.follow",)),

@@ -197,7 +197,8 @@ class JobSubmitter:
                 if original is not None:
                     return await self._with_eta(await _replay(session, original), original)
             if hit is None and self._admission is not None:
-                await self._admission.check_queue(priority)
+                with child_span("admission.queue", {"job.priority": priority.value}):
+                    await self._admission.check_queue(priority)
             job = Job(
                 id=str(uuid.uuid4()),
                 workflow_id=workflow.id,
@@ -251,7 +252,8 @@ class JobSubmitter:
         """A quota slot for a job that will run (a cache hit is no active work)."""
         if cache_hit or self._admission is None:
             return Reservation()
-        return await self._admission.reserve(owner, role, job.id)
+        with child_span("admission.quota", {"job.id": job.id}):
+            return await self._admission.reserve(owner, role, job.id)
 
     async def _release(self, reservation: Reservation) -> None:
         if self._admission is not None:
@@ -262,7 +264,8 @@ class JobSubmitter:
         if self._admission is None or accepted.status not in ("queued", "running"):
             return accepted
         try:
-            eta = await self._admission.eta(job)
+            with child_span("job.eta", {"job.id": job.id}):
+                eta = await self._admission.eta(job)
         except Exception:  # the job is stored: an estimate must not turn its 202 into a 500
             log.warning("no ETA for an accepted job", exc_info=True, extra={"jobId": job.id})
             return accepted
