@@ -19,12 +19,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 from sqlalchemy.pool import PoolResetState, StaticPool
 
+from comfyui_gateway.db import inline_sqlite
 from comfyui_gateway.db.urls import DatabaseTarget, parse_database_url
 
 SQLITE_PRAGMAS: tuple[tuple[str, str], ...] = (
     # WAL lets readers run while one writer commits: the API reads while workers write.
     ("journal_mode", "WAL"),
-    # Wait for a competing writer instead of failing with "database is locked".
+    # Wait for a competing writer instead of failing with "database is locked" (the
+    # sync engines of migrations and the CLI; the async engine waits on the event loop,
+    # see ``inline_sqlite``).
     ("busy_timeout", "5000"),
     # SQLite ignores foreign keys unless told, per connection.
     ("foreign_keys", "ON"),
@@ -69,7 +72,12 @@ def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSessi
 
 
 def _sqlite_engine(target: DatabaseTarget, *, echo: bool) -> AsyncEngine:
-    kwargs: dict[str, Any] = {"echo": echo, "pool_reset_on_return": None}
+    """aiosqlite's dialect on connections that run inline (``inline_sqlite``)."""
+    kwargs: dict[str, Any] = {
+        "echo": echo,
+        "pool_reset_on_return": None,
+        "connect_args": {"async_creator_fn": inline_sqlite.connect},
+    }
     if target.sqlite_path is None:
         # One shared connection, or every pooled connection would see its own empty DB.
         kwargs["poolclass"] = StaticPool
@@ -77,7 +85,7 @@ def _sqlite_engine(target: DatabaseTarget, *, echo: bool) -> AsyncEngine:
         target.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
         kwargs |= {"pool_size": POOL_SIZE, "max_overflow": MAX_OVERFLOW}
     engine = _create_async_engine(target.async_url, **kwargs)
-    event.listen(engine.sync_engine, "connect", apply_sqlite_pragmas)
+    event.listen(engine.sync_engine, "connect", _apply_inline_pragmas)
     _reset_only_open_transactions(engine.sync_engine)
     return engine
 
@@ -115,11 +123,19 @@ def transaction_open(driver_connection: Any) -> bool:
     return True
 
 
-def apply_sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
-    """Run ``SQLITE_PRAGMAS`` on a fresh DBAPI connection (sync or aiosqlite adapter)."""
+def apply_sqlite_pragmas(
+    dbapi_connection: Any, connection_record: Any, *, skip: frozenset[str] = frozenset()
+) -> None:
+    """Run ``SQLITE_PRAGMAS`` (but ``skip``) on a fresh DBAPI connection."""
     cursor = dbapi_connection.cursor()
     try:
         for name, value in SQLITE_PRAGMAS:
-            cursor.execute(f"PRAGMA {name}={value}")
+            if name not in skip:
+                cursor.execute(f"PRAGMA {name}={value}")
     finally:
         cursor.close()
+
+
+def _apply_inline_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
+    """The PRAGMAs of an inline connection: its lock waits are the event loop's."""
+    apply_sqlite_pragmas(dbapi_connection, connection_record, skip=frozenset({"busy_timeout"}))
