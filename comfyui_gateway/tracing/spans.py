@@ -7,6 +7,7 @@ would otherwise start a root trace every few seconds.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -17,7 +18,11 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 INSTRUMENTATION = "comfyui_gateway"
 
 
+@functools.cache
 def tracer() -> trace.Tracer:
+    """The gateway's tracer, made once: ``get_tracer`` builds a new one per call (a
+    scope object and a deprecation check each time, on every span of every job). One
+    made before ``configure_tracing`` is a proxy that follows the provider installed."""
     return trace.get_tracer(INSTRUMENTATION)
 
 
