@@ -8,6 +8,7 @@ them all so ``python -m bench`` can close with one table.
 from __future__ import annotations
 
 import contextlib
+import os
 import statistics
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -42,7 +43,12 @@ class Mode:
 
 EMBEDDED = Mode("embedded", workers=0, postgres=False)
 RQ = Mode("rq+pg", workers=1, postgres=True)
-MODES = (EMBEDDED, RQ)
+MODES = tuple(
+    mode
+    for mode in (EMBEDDED, RQ)
+    if mode.name in os.environ.get("BENCH_MODES", "embedded,rq+pg").split(",")
+)
+"""The modes every bench runs in; ``BENCH_MODES=embedded`` narrows them (profiling)."""
 
 
 @dataclass(frozen=True)
