@@ -102,19 +102,52 @@ JOB_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 """Job ids are uuid4 strings; anything else cannot name a job (and is never echoed)."""
 
 
-async def get_job(session: AsyncSession, job_id: str, owner: str | None = None) -> Job:
-    """The job, or JobNotFound — also when it belongs to someone else (ids leak nothing)."""
+def _check_job_id(job_id: str) -> None:
     if not job_id:
         raise ValidationError(
             "jobId is required", details=[{"field": "jobId", "message": "is required"}]
         )
     if not JOB_ID.fullmatch(job_id):
         raise JobNotFound("Job not found")
+
+
+async def get_job(session: AsyncSession, job_id: str, owner: str | None = None) -> Job:
+    """The job, or JobNotFound — also when it belongs to someone else (ids leak nothing)."""
+    _check_job_id(job_id)
     with translate_db_errors():
         job = await session.get(Job, job_id)
     if job is None or (owner is not None and job.owner != owner):
         raise JobNotFound(f"Job {job_id} not found")
     return job
+
+
+@dataclass(frozen=True)
+class JobFiles:
+    """What serving a job's files needs, and no more of the job: its output rows and the
+    storage folder holding them (a cache hit's files are its source job's)."""
+
+    folder: str
+    outputs: list[JobOutput]
+
+
+async def job_files(session: AsyncSession, job_id: str, owner: str | None = None) -> JobFiles:
+    """The job's outputs in creation order, in one query (a download is the hottest read
+    after a job ends: the whole job row, with its graph and inputs, is not needed).
+    JobNotFound as ``get_job`` raises it."""
+    _check_job_id(job_id)
+    with translate_db_errors():
+        rows = (
+            await session.execute(
+                select(Job.owner, Job.cached_from_job_id, JobOutput)
+                .outerjoin(JobOutput, JobOutput.job_id == Job.id)
+                .where(Job.id == job_id)
+                .order_by(JobOutput.id)
+            )
+        ).all()
+    if not rows or (owner is not None and rows[0][0] != owner):
+        raise JobNotFound(f"Job {job_id} not found")
+    outputs = [output for _, _, output in rows if output is not None]
+    return JobFiles(folder=rows[0][1] or job_id, outputs=outputs)
 
 
 async def queue_position(session: AsyncSession, job: Job) -> int:

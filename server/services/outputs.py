@@ -45,8 +45,7 @@ class OutputService(outputs_pb2_grpc.OutputServiceServicer):
         self, request: outputs_pb2.ListOutputsRequest, context: Any
     ) -> outputs_pb2.ListOutputsResponse:
         async with self._deps.sessions() as session:
-            job = await store.get_job(session, request.job_id, current_caller().owner_filter())
-            outputs = await store.list_outputs(session, job.id)
+            files = await store.job_files(session, request.job_id, current_caller().owner_filter())
         return outputs_pb2.ListOutputsResponse(
             files=[
                 outputs_pb2.OutputFile(
@@ -56,7 +55,7 @@ class OutputService(outputs_pb2_grpc.OutputServiceServicer):
                     url=output_url(output.job_id, output.stored_name),
                     content_type=output.content_type,
                 )
-                for output in outputs
+                for output in files.outputs
             ]
         )
 
@@ -105,15 +104,13 @@ class OutputService(outputs_pb2_grpc.OutputServiceServicer):
     async def _find(self, job_id: str, name: str) -> tuple[JobOutput, str]:
         """The output and the job folder holding its file (a cache hit's are its source's)."""
         async with self._deps.sessions() as session:
-            job = await store.get_job(session, job_id, current_caller().owner_filter())
-            outputs = await store.list_outputs(session, job.id)
-        folder = job.cached_from_job_id or job.id
-        for output in outputs:
+            files = await store.job_files(session, job_id, current_caller().owner_filter())
+        for output in files.outputs:
             if name == output.stored_name:
-                return output, folder
-        for output in outputs:
+                return output, files.folder
+        for output in files.outputs:
             if name == output.filename:
-                return output, folder
+                return output, files.folder
         if ECHOABLE_NAME.fullmatch(name):
             raise OutputNotFound(f"Job {job_id} has no output named {name!r}")
         raise OutputNotFound(f"Job {job_id} has no such output")  # never echo junk
