@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from comfyui_gateway.db import create_engine, inline_sqlite
 
@@ -20,7 +21,7 @@ async def _yield_to_loop(times: int = 50) -> None:
         await asyncio.sleep(0)
 
 
-async def _sqlite_engine(tmp_path: Path):  # type: ignore[no-untyped-def]
+async def _sqlite_engine(tmp_path: Path) -> AsyncEngine:
     engine = create_engine(str(tmp_path / "gateway.db"))
     async with engine.begin() as conn:
         await conn.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY, who TEXT)"))
@@ -33,7 +34,8 @@ async def test_statements_run_on_the_loop_thread(tmp_path: Path) -> None:
         ran_on: list[int] = []
         async with engine.connect() as conn:
             raw = await conn.get_raw_connection()
-            sqlite_conn = raw.driver_connection._conn  # type: ignore[union-attr]
+            assert raw.driver_connection is not None
+            sqlite_conn = raw.driver_connection._conn
             sqlite_conn.create_function("whereami", 0, lambda: ran_on.append(threading.get_ident()))
             await conn.execute(text("SELECT whereami()"))
         assert ran_on == [threading.get_ident()]
