@@ -14,12 +14,13 @@ Usage::
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import Insert, literal, select
+from sqlalchemy import Insert, bindparam, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -43,18 +44,22 @@ class CacheHit:
     outputs: Sequence[JobOutput]
 
 
+_LIVE_ENTRY_JOB = (
+    select(Job)
+    .join(CacheEntry, CacheEntry.job_id == Job.id)
+    .where(
+        CacheEntry.key == bindparam("lookup_key"),
+        CacheEntry.expires_at > bindparam("lookup_now", type_=UTCDateTime()),
+        Job.status == JobStatus.SUCCEEDED,
+    )
+)
+"""Built once: building it on every cacheable submission cost more than running it."""
+
+
 async def lookup(session: AsyncSession, key: str) -> CacheHit | None:
     """The live entry for ``key`` and its job's outputs, or None."""
     with translate_db_errors():
-        job = await session.scalar(
-            select(Job)
-            .join(CacheEntry, CacheEntry.job_id == Job.id)
-            .where(
-                CacheEntry.key == key,
-                CacheEntry.expires_at > utcnow(),
-                Job.status == JobStatus.SUCCEEDED,
-            )
-        )
+        job = await session.scalar(_LIVE_ENTRY_JOB, {"lookup_key": key, "lookup_now": utcnow()})
         if job is None:
             return None
         outputs = await session.scalars(
@@ -84,7 +89,7 @@ async def remember(session: AsyncSession, key: str, job_id: str, *, ttl_s: int) 
     return True
 
 
-def remember_job_statement(dialect: str, job_id: str, *, ttl_s: int) -> Insert:
+async def remember_job(session: AsyncSession, job_id: str, *, ttl_s: int) -> None:
     """Point the job's ``cache_key`` (if it has one) at it: one upsert, no commit.
 
     Run inside the success transaction, so whoever sees the job ``succeeded`` also
@@ -92,9 +97,26 @@ def remember_job_statement(dialect: str, job_id: str, *, ttl_s: int) -> Insert:
     overwritten, as ``remember`` does (either job answers the key equally well).
     """
     now = utcnow()
-    stamps = (literal(now, UTCDateTime()), literal(now + timedelta(seconds=ttl_s), UTCDateTime()))
+    connection = await session.connection()  # Core: the ORM reads a dict as rows to insert
+    await connection.execute(
+        _remember_statement(connection.dialect.name),
+        {
+            "entry_job": job_id,
+            "entry_created": now,
+            "entry_expires": now + timedelta(seconds=ttl_s),
+        },
+    )
+
+
+@functools.cache
+def _remember_statement(dialect: str) -> Insert:
+    """Built once per dialect (building it took ~0.6 ms, on every success)."""
+    stamps = (
+        bindparam("entry_created", type_=UTCDateTime()),
+        bindparam("entry_expires", type_=UTCDateTime()),
+    )
     rows = select(Job.cache_key, Job.id, *stamps).where(
-        Job.id == job_id, Job.cache_key.is_not(None), Job.cache_key != ""
+        Job.id == bindparam("entry_job"), Job.cache_key.is_not(None), Job.cache_key != ""
     )
     build = postgresql_insert if dialect == "postgresql" else sqlite_insert
     statement = build(CacheEntry).from_select(["key", "job_id", "created_at", "expires_at"], rows)

@@ -25,12 +25,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from comfyui_gateway.backends import BackendReports
 from comfyui_gateway.db.models.job import Job
-from comfyui_gateway.db.types import utcnow
+from comfyui_gateway.db.types import UTCDateTime, utcnow
 from comfyui_gateway.eta.estimator import ExecutionEstimator
 from comfyui_gateway.eta.forecast import forecast
 from comfyui_gateway.eta.samples import drain_rate, recent_samples
@@ -280,21 +280,28 @@ async def _read_queue(session: AsyncSession, estimator: ExecutionEstimator) -> _
     return _QueueState(queued, runs, read_at, unread, cut_at)
 
 
+_QUEUED_SINCE = select(func.count(Job.id)).where(
+    Job.status == JobStatus.QUEUED,
+    Job.created_at > bindparam("since_read", type_=UTCDateTime()),
+    Job.priority.in_(bindparam("since_priorities", expanding=True)),
+    Job.id != bindparam("since_job"),
+    Job.created_at <= bindparam("since_created", type_=UTCDateTime()),
+)
+"""Built once: building it on every create cost ~0.3 ms, as much as running it."""
+
+
 async def _queued_since(session: AsyncSession, read_at: datetime, job: Job) -> int:
     """Jobs queued after a reading, not counting ``job`` (of the same priority or higher:
     an approximation, as the newest are mostly behind older jobs of other owners)."""
     rank = PRIORITY_RANK[job.priority]
     priorities = [p for p, r in PRIORITY_RANK.items() if r <= rank]
-    count = await session.scalar(
-        select(func.count(Job.id)).where(
-            Job.status == JobStatus.QUEUED,
-            Job.created_at > read_at,
-            Job.priority.in_(priorities),
-            Job.id != job.id,
-            Job.created_at <= job.created_at,
-        )
-    )
-    return int(count or 0)
+    values = {
+        "since_read": read_at,
+        "since_priorities": priorities,
+        "since_job": job.id,
+        "since_created": job.created_at,
+    }
+    return int(await session.scalar(_QUEUED_SINCE, values) or 0)
 
 
 def fair_share_ahead(queued: Sequence[_Queued], job: Job) -> list[_Queued]:
