@@ -2,7 +2,8 @@
 
 A service never touches HTTP: it says "this success is a 201" or adds a response
 header through the current ``CallScope``; the interceptor sends them as gRPC
-initial metadata (success) or trailing metadata (error), which the Envoy edge turns
+trailing metadata (a unary answer, success or error: one write with the message) or
+initial metadata (a stream, with its first message), which the Envoy edge turns
 into the HTTP status and headers (see ``envoy.yaml``'s Lua filter).
 """
 

@@ -4,7 +4,9 @@ Every unary, client-streaming and server-streaming handler runs inside a ``CallS
 interceptor takes the correlation id from Envoy's ``x-request-id`` (or makes one),
 runs the ``Admission`` checks (credentials, rate limit) and refuses a path variable
 overridden by a query or body field (``server.path_bindings``) before the service, sends
-the scope's success metadata (HTTP status, headers) before the first response, and
+the scope's success metadata (HTTP status, headers) — as trailers of a unary answer, so
+headers, message and trailers leave in one write (envoy.yaml, "unary successes"); with
+the first message of a stream — and
 turns any exception into the documented error: a ``GatewayError`` keeps its code,
 anything else becomes ``INTERNAL`` with no stack trace in the answer (the trace goes
 to the log, under the same correlation id).
@@ -103,7 +105,7 @@ def _wrap_unary(method: str, inner: UnaryHandler, admission: Admission | None) -
             await _admit(admission, scope, metadata)
             PATH_BINDINGS.check(method, metadata, request)
             response = await inner(request, context)
-            await context.send_initial_metadata(scope.success_metadata())
+            context.set_trailing_metadata(scope.success_metadata())
             return response
         except BaseException as exc:
             await _fail(exc, context, scope, admission)

@@ -143,7 +143,7 @@ def test_quota_over_grpc_carries_trailers_and_admins_are_exempt(stack: GatewaySt
             request, metadata=(("x-api-key", GRPC_ACTIVE),), timeout=10
         )
         assert created.status == "queued" and created.queue_position >= 1
-        assert dict(call.initial_metadata())["x-quota-active-remaining"] == "0"
+        assert dict(call.trailing_metadata())["x-quota-active-remaining"] == "0"
         with pytest.raises(grpc.RpcError) as raised:
             stub.CreateJob(request, metadata=(("x-api-key", GRPC_ACTIVE),), timeout=10)
         for _ in range(3):  # the admin is unlimited

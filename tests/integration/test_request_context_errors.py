@@ -1,4 +1,5 @@
-"""An unexpected exception answers INTERNAL with no stack trace and no detail of it."""
+"""An unexpected exception answers INTERNAL with no stack trace and no detail of it; a
+unary success carries its REST status and headers in the trailers, sent with it."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 from comfyui_gateway.auth import Authenticator
 from comfyui_gateway.config import load_settings
 from comfyui_gateway.ratelimit import MemoryRateLimiter
+from server.call_scope import reply_with_status
 from server.interceptors.admission import Admission
 from server.interceptors.request_context import RequestContextInterceptor
 
@@ -20,6 +22,11 @@ SECRET_DETAIL = "password=hunter2 at /srv/app/secret.py line 42"
 
 async def explode(request: bytes, context: Any) -> bytes:
     raise RuntimeError(SECRET_DETAIL)
+
+
+async def accept(request: bytes, context: Any) -> bytes:
+    reply_with_status(202)
+    return b"accepted"
 
 
 @pytest.fixture
@@ -34,7 +41,10 @@ async def address() -> AsyncIterator[str]:
         {
             "Explode": grpc.unary_unary_rpc_method_handler(
                 explode, request_deserializer=None, response_serializer=None
-            )
+            ),
+            "Accept": grpc.unary_unary_rpc_method_handler(
+                accept, request_deserializer=None, response_serializer=None
+            ),
         },
     )
     server.add_generic_rpc_handlers((handler,))
@@ -69,4 +79,18 @@ async def test_unauthenticated_call_never_reaches_the_handler(address: str) -> N
     assert raised.value.code() is grpc.StatusCode.UNAUTHENTICATED
     trailers = dict(raised.value.trailing_metadata() or ())
     assert json.loads(str(trailers["x-gw-error"]))["message"] == "Invalid API key"
+    assert trailers["x-ratelimit-limit"] == "100"
+
+
+async def test_unary_success_sends_its_headers_with_the_answer(address: str) -> None:
+    """Nothing goes ahead of the message: a replica killed mid-answer must leave Envoy
+    with no half-sent answer (which it could not retry elsewhere)."""
+    async with grpc.aio.insecure_channel(address) as channel:
+        accept_rpc: Any = channel.unary_unary("/test.Boom/Accept")
+        call = accept_rpc(b"", metadata=(("x-api-key", "sk-test-key"), ("x-request-id", "rid-2")))
+        assert await call == b"accepted"
+        initial = dict(await call.initial_metadata() or ())
+        trailers = dict(await call.trailing_metadata() or ())
+    assert not {"x-request-id", "x-gw-http-status", "x-ratelimit-limit"} & set(initial)
+    assert trailers["x-request-id"] == "rid-2" and trailers["x-gw-http-status"] == "202"
     assert trailers["x-ratelimit-limit"] == "100"

@@ -155,6 +155,23 @@ def test_route_kinds_follow_the_rpc_shape() -> None:
     assert '["allow"] = "GET, HEAD, PUT, DELETE"' in lua["source_code"]["inline_string"]
 
 
+def test_unary_routes_take_their_headers_from_the_trailers() -> None:
+    """Routes of unary RPCs are marked for the Lua filter, which moves the answer's
+    headers out of the gRPC trailers (the server writes a unary answer at once); stream
+    routes are not (their headers come first, with the first message)."""
+    from server.app import SERVICE_NAMES
+
+    by_name = {route["name"]: route for route in _routes(_rendered())}
+    marked = {"envoy.filters.http.lua": {"answer": "unary"}}
+    bindings = read_bindings(DESCRIPTOR, SERVICE_NAMES)
+    for binding in bindings:
+        route = by_name[f"{binding.rpc} {binding.verb}"]
+        expected = None if binding.server_streaming else marked
+        assert route.get("metadata", {}).get("filter_metadata") == expected, binding.rpc
+    assert by_name["uploads"]["metadata"]["filter_metadata"] == marked
+    assert any(binding.server_streaming for binding in bindings)
+
+
 def test_json_body_routes_refuse_other_media_types_except_raw_ones() -> None:
     names = {route["name"] for route in _routes(_rendered())}
     assert "comfyui_gateway.v1.JobService.CreateJob POST 415" in names
