@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from comfyui_gateway.db.models.job_output import JobOutput
-from comfyui_gateway.jobs import store
+from comfyui_gateway.jobs import transitions
 from comfyui_gateway.outputs.pipeline import OutputPolicy, process
 from comfyui_gateway.storage.base import StagedObject, Storage, StorageError
 from comfyui_gateway.storage.names import new_stored_name
@@ -125,7 +125,7 @@ async def collect_and_succeed(
         with child_span("job.succeed", {"job.id": job_id, "job.outputs": len(outputs)}):
             async with sessions() as session:
                 lines = log_lines(outputs) if log_lines is not None else []
-                won = await store.succeed_with_outputs(
+                won = await transitions.succeed_with_outputs(
                     session,
                     job_id,
                     attempt=attempt,

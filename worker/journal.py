@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from comfyui_gateway.db.types import utcnow
-from comfyui_gateway.jobs import store
+from comfyui_gateway.jobs import transitions
 
 Line = tuple[str, str]
 """(level, message)."""
@@ -140,6 +140,6 @@ class JobJournal:
         if values:
             values = {"heartbeat_at": utcnow(), **values}
         async with self._sessions() as session:
-            await store.record_running_batch(
+            await transitions.record_running_batch(
                 session, self._job_id, attempt=self._attempt, values=values, lines=lines
             )

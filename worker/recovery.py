@@ -17,7 +17,7 @@ from comfyui_gateway.db.models.job import Job
 from comfyui_gateway.errors import ComfyUIError
 from comfyui_gateway.eventbus import EventBus
 from comfyui_gateway.events import EventType, JobEvent
-from comfyui_gateway.jobs import store
+from comfyui_gateway.jobs import store, transitions
 from comfyui_gateway.jobs.recovery import PromptFate
 from comfyui_gateway.jobs.status import JobStatus
 from comfyui_gateway.jobs.views import output_view
@@ -123,7 +123,7 @@ class HistoryInspector:
         else:  # pragma: no cover - terminal_from_history returns one of the three
             return
         async with self._sessions() as session:
-            won = await store.finish(
+            won = await transitions.finish(
                 session, job.id, attempt=job.attempt, status=status, error=error
             )
         if won:

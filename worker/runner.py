@@ -35,7 +35,7 @@ from comfyui_gateway.errors import ComfyUIError, ComfyUINodeError, ErrorCode, Ga
 from comfyui_gateway.eventbus import EventBus
 from comfyui_gateway.events import EventType, JobEvent
 from comfyui_gateway.jobqueue.base import JobQueue
-from comfyui_gateway.jobs import store
+from comfyui_gateway.jobs import store, transitions
 from comfyui_gateway.jobs.status import JobStatus
 from comfyui_gateway.jobs.views import output_view
 from comfyui_gateway.logs import correlation_id, log_fields
@@ -137,7 +137,7 @@ class JobRunner:
     async def _claim(self, job_id: str) -> Job | None:
         """queued -> running: one conditional ``UPDATE ... RETURNING``, one commit."""
         async with self._sessions() as session:
-            job = await store.claim_queued(
+            job = await transitions.claim_queued(
                 session, job_id, worker_id=self._config.worker_id, backend_url=self.backend_url
             )
             if job is None:
@@ -321,7 +321,7 @@ class _JobExecution:
             await asyncio.sleep(self.r._config.heartbeat_s)
             async with self.r._sessions() as session:
                 cancel_requested = await store.running_controls(session, self.job.id)
-                await store.record_running_state(session, self.job.id, attempt=self.attempt)
+                await transitions.record_running_state(session, self.job.id, attempt=self.attempt)
             if cancel_requested and not self._cancel_sent:
                 self._cancel_sent = True
                 outcome = await self.r._client.cancel(self.prompt_id)
@@ -389,14 +389,14 @@ class _JobExecution:
         await self.journal.flush()
         await asyncio.sleep(delay)
         async with self.r._sessions() as session:
-            if not await store.requeue(session, self.job.id, attempt=self.attempt):
+            if not await transitions.requeue(session, self.job.id, attempt=self.attempt):
                 return
         await self.r._queue.enqueue(entry_for_job(self.job, self.r._privacy))
         self._publish(EventType.STATUS, status=JobStatus.QUEUED.value)
 
     async def _finish(self, status: JobStatus, error: dict[str, Any] | None, line: str) -> None:
         async with self.r._sessions() as session:
-            won = await store.finish(
+            won = await transitions.finish(
                 session, self.job.id, attempt=self.attempt, status=status, error=error
             )
         if not won:

@@ -18,7 +18,7 @@ from comfyui_gateway.errors import Conflict
 from comfyui_gateway.eventbus import EventBus
 from comfyui_gateway.events import EventType, JobEvent
 from comfyui_gateway.jobqueue.base import JobQueue
-from comfyui_gateway.jobs import store
+from comfyui_gateway.jobs import store, transitions
 from comfyui_gateway.jobs.status import JobStatus
 
 CANCELLING = "cancelling"
@@ -41,7 +41,7 @@ class JobCanceller:
                 raise Conflict(f"Job {job_id} already finished ({job.status.value})")
             if job.status is JobStatus.QUEUED and await self._cancel_queued(session, job_id):
                 return JobStatus.CANCELLED.value
-            if await store.request_cancel(session, job_id):
+            if await transitions.request_cancel(session, job_id):
                 await store.add_log(session, job_id, "info", "Cancellation requested")
                 await self._bus.publish(
                     JobEvent(
@@ -57,7 +57,7 @@ class JobCanceller:
 
     async def _cancel_queued(self, session: AsyncSession, job_id: str) -> bool:
         await self._queue.remove(job_id)
-        if not await store.cancel_queued(session, job_id):
+        if not await transitions.cancel_queued(session, job_id):
             return False
         await store.add_log(session, job_id, "info", "Cancelled while queued")
         await self._bus.publish(

@@ -39,7 +39,7 @@ from comfyui_gateway.errors import ComfyUITimeout, ComfyUIUnreachable, GatewayEr
 from comfyui_gateway.eventbus import EventBus
 from comfyui_gateway.events import EventType, JobEvent
 from comfyui_gateway.jobqueue.base import JobQueue
-from comfyui_gateway.jobs import store
+from comfyui_gateway.jobs import store, transitions
 from comfyui_gateway.jobs.status import JobStatus
 from comfyui_gateway.privacy import Privacy
 from comfyui_gateway.scheduling.entry import entry_for_job
@@ -172,7 +172,7 @@ class Reconciler:
 
     async def _recover(self, job: Job, stale_before: Any, report: SweepReport) -> None:
         async with self._sessions() as session:
-            claimed = await store.claim_abandoned(
+            claimed = await transitions.claim_abandoned(
                 session,
                 job.id,
                 attempt=job.attempt,
@@ -204,7 +204,7 @@ class Reconciler:
 
     async def _requeue(self, job: Job, report: SweepReport) -> None:
         async with self._sessions() as session:
-            if not await store.requeue(session, job.id, attempt=job.attempt):
+            if not await transitions.requeue(session, job.id, attempt=job.attempt):
                 return
             await store.add_log(
                 session,
@@ -236,7 +236,7 @@ class Reconciler:
         self, job: Job, status: JobStatus, error: dict[str, Any] | None, line: str
     ) -> bool:
         async with self._sessions() as session:
-            won = await store.finish(
+            won = await transitions.finish(
                 session, job.id, attempt=job.attempt, status=status, error=error
             )
             if not won:

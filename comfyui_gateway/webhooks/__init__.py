@@ -4,5 +4,5 @@ Modules: ``policy`` (allowlist at creation, address checks at delivery), ``jsonj
 (``JSON.stringify``-exact bodies), ``signing`` (``X-Signature``), ``payload`` (the
 body), ``outbox`` (``webhook_deliveries`` rows, written with the terminal state),
 ``sender`` (one POST), ``deliverer`` (the retrying loop). Import from the modules:
-``jobs.store`` imports ``outbox``, so this package re-exports nothing.
+``jobs.transitions`` imports ``outbox``, so this package re-exports nothing.
 """

@@ -1,7 +1,7 @@
 """The webhook outbox: ``webhook_deliveries`` rows, one per attempt.
 
 A job's first row is written *in the same transaction* as its terminal state (see
-``jobs.store``), so a crash between finishing a job and delivering cannot lose the
+``jobs.transitions``), so a crash between finishing a job and delivering cannot lose the
 webhook. A row with ``next_attempt_at`` set is due at that time; a deliverer claims
 it by pushing ``next_attempt_at`` forward by a lease (a conditional UPDATE, so two
 deliverers never send the same attempt), POSTs, then records the outcome on the row

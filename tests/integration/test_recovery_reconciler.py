@@ -16,7 +16,7 @@ from sqlalchemy import func, select, update
 
 from comfyui_gateway.db.models import CacheEntry, Job, JobOutput
 from comfyui_gateway.db.types import utcnow
-from comfyui_gateway.jobs import store
+from comfyui_gateway.jobs import transitions
 from comfyui_gateway.jobs.recovery import Reconciler, ReconcilerConfig
 from comfyui_gateway.jobs.status import JobStatus
 from tests.delivery_helpers import CACHE_TTL_S, GatewayCore
@@ -47,7 +47,7 @@ async def abandoned_job(core: GatewayCore, **values: Any) -> Job:
     accepted = await core.submitter.submit(core.request(inputs={"seed": -1}), "alice")
     await core.queue.remove(accepted.job_id)
     async with core.sessions() as session:
-        assert await store.mark_running(
+        assert await transitions.mark_running(
             session, accepted.job_id, attempt=0, worker_id="dead", backend_url=core.client.base_url
         )
         values = {"heartbeat_at": utcnow() - timedelta(seconds=60), **values}

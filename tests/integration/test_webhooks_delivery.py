@@ -16,7 +16,7 @@ import pytest
 from aiohttp import web
 
 from comfyui_gateway.db.models import WebhookDelivery
-from comfyui_gateway.jobs import store
+from comfyui_gateway.jobs import store, transitions
 from comfyui_gateway.webhooks import outbox
 from comfyui_gateway.webhooks.deliverer import MAX_ATTEMPTS, WebhookDeliverer
 from comfyui_gateway.webhooks.sender import WebhookSender
@@ -189,7 +189,7 @@ async def test_cancelled_job_gets_its_webhook_and_deliverers_never_double_send(
     request = gateway_core.request(callback_url=receiver.url)
     accepted = await gateway_core.submitter.submit(request, "alice")
     async with gateway_core.sessions() as session:
-        assert await store.cancel_queued(session, accepted.job_id)
+        assert await transitions.cancel_queued(session, accepted.job_id)
     senders = [deliverer(gateway_core) for _ in range(3)]
     for sender in senders:
         await sender.start()

@@ -10,7 +10,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from comfyui_gateway.db.models import CacheEntry, WebhookDelivery
-from comfyui_gateway.jobs import store
+from comfyui_gateway.jobs import store, transitions
 from comfyui_gateway.jobs.status import JobStatus
 from tests.delivery_helpers import GatewayCore
 from worker.journal import JobJournal
@@ -21,10 +21,14 @@ pytest_plugins = ["tests.db_fixtures", "tests.delivery_fixtures"]
 async def test_claim_has_one_winner(gateway_core: GatewayCore) -> None:
     accepted = await gateway_core.submitter.submit(gateway_core.request(), "alice")
     async with gateway_core.sessions() as session:
-        first = await store.claim_queued(session, accepted.job_id, worker_id="a", backend_url="u")
+        first = await transitions.claim_queued(
+            session, accepted.job_id, worker_id="a", backend_url="u"
+        )
         await session.commit()
     async with gateway_core.sessions() as session:
-        second = await store.claim_queued(session, accepted.job_id, worker_id="b", backend_url="u")
+        second = await transitions.claim_queued(
+            session, accepted.job_id, worker_id="b", backend_url="u"
+        )
     assert first is not None and second is None
     assert first.status is JobStatus.RUNNING and first.attempt == 1 and first.worker_id == "a"
 
@@ -54,7 +58,9 @@ async def test_journal_writes_in_order_and_take_hands_over_the_rest(
 ) -> None:
     accepted = await gateway_core.submitter.submit(gateway_core.request(), "alice")
     async with gateway_core.sessions() as session:
-        job = await store.claim_queued(session, accepted.job_id, worker_id="w", backend_url="u")
+        job = await transitions.claim_queued(
+            session, accepted.job_id, worker_id="w", backend_url="u"
+        )
         await session.commit()
     assert job is not None
     journal = JobJournal(gateway_core.sessions, job.id, job.attempt, delay_s=60.0)
