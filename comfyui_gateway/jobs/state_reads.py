@@ -11,6 +11,11 @@ of a job share:
 - a **recheck** read started within the last ``recheck_fresh_s``, in flight or done
   (a fallback for a lost terminal event tolerates a second-old answer).
 
+The watchers of a waiting job recheck on shared ticks (``recheck_due_in``): they wake
+together, share one fresh read and see a new queue position within one delivery
+round of its being read. On timers of their own (from when each attached) they took
+turns at one read for up to a second, each showing an older position than the last.
+
 The job is read without an owner filter and the caller's owner is checked afterwards,
 so sharing never shows one caller's job to another (JobNotFound, like ``get_job``).
 """
@@ -30,6 +35,9 @@ from comfyui_gateway.jobs import store
 from comfyui_gateway.jobs.views import state_event
 
 RECHECK_FRESH_S = 1.0
+DUE_MARGIN_S = 0.005
+"""A tick's wake-ups come this long after it, never before: a wake-up just before the
+tick would reuse the previous tick's read."""
 
 
 @dataclass
@@ -75,6 +83,14 @@ class JobStateReads:
         if owner is not None and job_owner != owner:
             raise JobNotFound(f"Job {job_id} not found")
         return event
+
+    def recheck_due_in(self, interval_s: float, now: float | None = None) -> float:
+        """Seconds from ``now`` (``time.monotonic()``) to the next recheck tick: ticks
+        fall every ``interval_s`` (at least ``recheck_fresh_s``, so a tick's first read
+        is a new one) at the same instants for every watcher in this process."""
+        period = max(interval_s, self._fresh_s)
+        clock = time.monotonic() if now is None else now
+        return period - clock % period + DUE_MARGIN_S
 
     def _usable(self, entry: _Read, recheck: bool, not_before: float) -> bool:
         if entry.started >= not_before:

@@ -9,7 +9,8 @@ state, flagged in ``message``, instead of being cut off.
 
 While the job waits, the database is re-read every ``QUEUED_RECHECK_S`` and a
 ``status`` event is sent whenever its queue position or ETA changed (``reads`` built
-with an ``EtaService`` gives both).
+with an ``EtaService`` gives both). The watchers of a waiting job recheck together, on
+shared ticks (``JobStateReads.recheck_due_in``).
 """
 
 from __future__ import annotations
@@ -94,7 +95,10 @@ async def _live(
     iterator = aiter(events)
     while True:
         try:
-            async with asyncio.timeout(min(recheck_s, QUEUED_RECHECK_S) if shown[0] else recheck_s):
+            wait_s = (
+                reads.recheck_due_in(min(recheck_s, QUEUED_RECHECK_S)) if shown[0] else recheck_s
+            )
+            async with asyncio.timeout(wait_s):
                 event = await anext(iterator)
         except TimeoutError:
             event = await reads.read(

@@ -19,7 +19,7 @@ from comfyui_gateway.db.types import utcnow
 from comfyui_gateway.errors import JobNotFound
 from comfyui_gateway.events import EventType
 from comfyui_gateway.jobs.priority import JobPriority
-from comfyui_gateway.jobs.state_reads import JobStateReads
+from comfyui_gateway.jobs.state_reads import DUE_MARGIN_S, JobStateReads
 from comfyui_gateway.jobs.status import JobStatus
 
 
@@ -106,3 +106,25 @@ async def test_a_shared_read_still_hides_the_job_from_another_owner(
     assert results[0].progress == 40.0  # type: ignore[union-attr]
     assert isinstance(results[1], JobNotFound)
     assert sessions.opened == 1
+
+
+async def test_watchers_that_attached_apart_recheck_on_one_tick(
+    stored_job: tuple[CountingSessions, str],
+) -> None:
+    sessions, _ = stored_job
+    reads = JobStateReads(sessions, recheck_fresh_s=1.0)  # type: ignore[arg-type]
+    early = 10.25 + reads.recheck_due_in(1.0, now=10.25)
+    late = 10.9 + reads.recheck_due_in(1.0, now=10.9)
+    assert early == pytest.approx(late)
+    assert early == pytest.approx(11.0 + DUE_MARGIN_S)
+
+
+async def test_a_tick_never_comes_before_the_last_read_went_stale(
+    stored_job: tuple[CountingSessions, str],
+) -> None:
+    sessions, _ = stored_job
+    reads = JobStateReads(sessions, recheck_fresh_s=1.0)  # type: ignore[arg-type]
+    # Shorter intervals than the freshness window would only reuse the last read.
+    assert reads.recheck_due_in(0.2, now=10.25) == pytest.approx(0.75 + DUE_MARGIN_S)
+    # Woken on a tick, the next one is a whole period away.
+    assert reads.recheck_due_in(1.0, now=11.0) == pytest.approx(1.0 + DUE_MARGIN_S)
