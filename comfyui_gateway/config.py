@@ -168,6 +168,11 @@ class Settings(BaseSettings):
     """Largest request body the edge accepts; larger ones get 413."""
     ENVOY_ADMIN_PORT: int = Field(9901, ge=0, le=65535)
     """Envoy's admin interface, bound to loopback only."""
+    ENVOY_WORKERS: int = Field(2, ge=1, le=64)
+    """Envoy worker threads (``--concurrency``): the CPU cores the edge may use. Each
+    transcodes its connections' JSON; one thread was the bottleneck of a thousand SSE
+    watchers on two cores. Envoy's own default, every core of the host, ignores a
+    container's CPU limit."""
     DEV_COMFYUI_URL: str = DEFAULT_COMFYUI_URL
     """Where ``dev`` looks for a running ComfyUI when COMFYUI_URL is not set: a
     ComfyUI-compatible server there is used; a free address gets the emulator; anything

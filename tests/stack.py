@@ -203,7 +203,7 @@ class GatewayStack:
         settings = load_settings(None, **_settings_overrides(self.env))
         config = render_envoy_config(settings, [("127.0.0.1", port) for port in self.grpc_ports])
         path = write_envoy_config(config, self.workdir / "envoy.yaml")
-        return envoy_argv(path)
+        return envoy_argv(path, settings.ENVOY_WORKERS)
 
     def _spawn(
         self, name: str, argv: list[str], env: Mapping[str, str] | None = None

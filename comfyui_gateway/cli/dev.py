@@ -139,7 +139,7 @@ def envoy_child(
     upstreams = upstreams or [(settings.GRPC_HOST, settings.GRPC_PORT)]
     config = render_envoy_config(settings, upstreams)
     path = write_envoy_config(config, config_dir / "envoy.yaml")
-    argv = [*envoy_argv(path), "--log-level", "warn"]
+    argv = [*envoy_argv(path, settings.ENVOY_WORKERS), "--log-level", "warn"]
     return ChildSpec(
         name="envoy", argv=argv, ready=http_ready(_local_url(settings, "/health"), below=500)
     )

@@ -53,15 +53,16 @@ ACCESS_LOG_FLUSH_MS = 500
 """Envoy buffers its access log for 10 s by default; a refusal should reach the log at once."""
 
 
-def envoy_argv(config_path: Path) -> list[str]:
-    """How every edge starts Envoy: one worker thread, no hot restart, logs flushed quickly."""
+def envoy_argv(config_path: Path, workers: int) -> list[str]:
+    """How every edge starts Envoy: ``workers`` threads (ENVOY_WORKERS), no hot
+    restart, logs flushed quickly."""
     return [
         envoy_binary(),
         "-c",
         str(config_path),
         "--disable-hot-restart",
         "--concurrency",
-        "1",
+        str(workers),
         "--file-flush-interval-msec",
         str(ACCESS_LOG_FLUSH_MS),
     ]
