@@ -31,34 +31,53 @@ WATCHED = {"prompt": "fanout", "width": 64, "height": 64, "steps": 20}
 BLOCKER = {"prompt": "block", "width": 64, "height": 64, "steps": 150}
 BLOCKERS = 8
 """Queued ahead of the watched job, 3 s each: room to attach, cancelled once attached."""
+TERMINAL_MARK = b'"type":"terminal"'
+"""How a subscriber spots the last event without parsing each one as it arrives."""
 
 
 @dataclass
 class Watch:
-    """What the subscribers saw: events per stream (-1: no terminal event), delays."""
+    """What the subscribers saw: events per stream (-1: no terminal event), delays, and
+    the delays by event type (where a p99 comes from)."""
 
     counts: list[int] = field(default_factory=list)
     delays: list[float] = field(default_factory=list)
+    by_type: dict[str, list[float]] = field(default_factory=dict)
+
+    def add(self, kind: str, delay: float) -> None:
+        self.delays.append(delay)
+        self.by_type.setdefault(kind, []).append(delay)
+
+    def merge(self, other: Watch) -> None:
+        self.counts += other.counts
+        for kind, delays in other.by_type.items():
+            for delay in delays:
+                self.add(kind, delay)
 
 
 async def _subscriber(
     session: aiohttp.ClientSession, url: str, ready: asyncio.Event, watch: Watch
 ) -> None:
-    received = 0
+    """Stamps each event as it arrives and parses them after the stream ends, so what
+    the delays measure is delivery, not this client's own JSON and date parsing (four
+    client processes share the gateway's two cores)."""
+    arrived: list[tuple[float, bytes]] = []
+    ended = False
     async with session.get(url) as stream:
         async for line in stream.content:
             if not line.startswith(b"data: "):
                 continue
-            event = json.loads(line[6:])
+            arrived.append((time.time(), line))
             ready.set()
-            received += 1
-            if event["type"] != "snapshot":
-                watch.delays.append(time.time() - _epoch(event["timestamp"]))
-            if event["type"] == "terminal":
-                watch.counts.append(received)
-                return
+            if TERMINAL_MARK in line:
+                ended = True
+                break
     ready.set()
-    watch.counts.append(-1)
+    for received_at, line in arrived:
+        event = json.loads(line[6:])
+        if event["type"] != "snapshot":
+            watch.add(event["type"], received_at - _epoch(event["timestamp"]))
+    watch.counts.append(len(arrived) if ended else -1)
 
 
 def _epoch(stamp: str) -> float:
@@ -82,7 +101,7 @@ async def _watchers(url: str, count: int, attached: Any) -> Watch:
 
 def _watcher_process(url: str, count: int, attached: Any, results: Any) -> None:
     watch = asyncio.run(_watchers(url, count, attached))
-    results.put((watch.counts, watch.delays))
+    results.put(watch)
 
 
 def _watch_one_job(base_url: str, subscribers: int) -> tuple[Watch, float]:
@@ -110,9 +129,7 @@ def _watch_one_job(base_url: str, subscribers: int) -> tuple[Watch, float]:
         requests.post(f"{base_url}/jobs/{blocker}/cancel", timeout=30)
     watch = Watch()
     for _ in workers:
-        counts, delays = results.get(timeout=300)
-        watch.counts += counts
-        watch.delays += delays
+        watch.merge(results.get(timeout=300))
     for worker in workers:
         worker.join()
     return watch, attach_s
@@ -137,6 +154,11 @@ def _measure(mode: Mode) -> None:
         f"{len(watch.delays)} events delivered ({min(watch.counts)}-{max(watch.counts)} per "
         f"stream); all attached in {attach_s:.2f} s"
     )
+    by_type = ", ".join(
+        f"{kind} {percentile(delays, 0.99) * 1000:.0f}"
+        for kind, delays in sorted(watch.by_type.items())
+    )
+    print(f"{mode.name:9s} p99 delay by event type (ms): {by_type}")
     record(
         Figure(
             "fanout",
