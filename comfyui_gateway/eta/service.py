@@ -241,17 +241,28 @@ class EtaService:
         return cached[1]
 
 
+_QUEUED_ROWS = (
+    select(Job.id, Job.owner, Job.priority, Job.created_at, Job.workflow_id, Job.inputs)
+    .where(Job.status == JobStatus.QUEUED)
+    .order_by(Job.created_at, Job.id)
+    .limit(MAX_AHEAD_ROWS)
+)
+_QUEUED_PER_PRIORITY = (
+    select(Job.priority, func.count(Job.id))
+    .where(Job.status == JobStatus.QUEUED)
+    .group_by(Job.priority)
+)
+_RUNNING_ROWS = select(Job.id, Job.workflow_id, Job.inputs, Job.started_at).where(
+    Job.status == JobStatus.RUNNING
+)
+"""The queue reading's statements, built once like ``_QUEUED_SINCE`` below."""
+
+
 async def _read_queue(session: AsyncSession, estimator: ExecutionEstimator) -> _QueueState:
     """Queued jobs oldest first (at most MAX_AHEAD_ROWS) with their estimates, how many
     wait per priority beyond them, and the running jobs."""
-    where = [Job.status == JobStatus.QUEUED]
     read_at = utcnow()
-    rows = await session.execute(
-        select(Job.id, Job.owner, Job.priority, Job.created_at, Job.workflow_id, Job.inputs)
-        .where(*where)
-        .order_by(Job.created_at, Job.id)
-        .limit(MAX_AHEAD_ROWS)
-    )
+    rows = await session.execute(_QUEUED_ROWS)
     queued = [
         _Queued(id_, owner, priority, created, estimator.seconds(wf, work_units(inputs)))
         for id_, owner, priority, created, wf, inputs in rows.all()
@@ -259,17 +270,11 @@ async def _read_queue(session: AsyncSession, estimator: ExecutionEstimator) -> _
     unread: dict[JobPriority, int] = {}
     cut_at = None
     if len(queued) == MAX_AHEAD_ROWS:
-        counted = await session.execute(
-            select(Job.priority, func.count(Job.id)).where(*where).group_by(Job.priority)
-        )
+        counted = await session.execute(_QUEUED_PER_PRIORITY)
         read = Counter(q.priority for q in queued)
         unread = {JobPriority(p): max(0, int(n) - read[JobPriority(p)]) for p, n in counted.all()}
         cut_at = queued[-1].created_at
-    running = await session.execute(
-        select(Job.id, Job.workflow_id, Job.inputs, Job.started_at).where(
-            Job.status == JobStatus.RUNNING
-        )
-    )
+    running = await session.execute(_RUNNING_ROWS)
     runs = [
         _Running(id_, estimator.seconds(wf, work_units(i)), at) for id_, wf, i, at in running.all()
     ]
