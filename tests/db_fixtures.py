@@ -22,7 +22,8 @@ import psycopg
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from comfyui_gateway.db import create_engine, create_session_factory, upgrade_database
+from comfyui_gateway.db import create_engine, create_session_factory
+from comfyui_gateway.db.migrate import upgrade_database
 
 POSTGRES_URL = os.environ.get(
     "GATEWAY_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"

@@ -14,8 +14,9 @@ from pathlib import Path
 
 from comfyui_gateway.config import Settings
 from comfyui_gateway.db.engine import create_engine, create_session_factory
-from comfyui_gateway.db.migrate import current_revision, migrate
+from comfyui_gateway.db.migrate import migrate
 from comfyui_gateway.db.queries.workflows import WorkflowRepository
+from comfyui_gateway.db.revision import current_revision
 from comfyui_gateway.db.urls import parse_database_url
 from comfyui_gateway.workflows.admin import WorkflowAdmin
 from comfyui_gateway.workflows.bundled import load_bundled

@@ -37,7 +37,7 @@ def choose_backend(settings: Settings, backends: Sequence[str]) -> str:
 
 
 def run_worker(settings: Settings, backends: Sequence[str], *, burst: bool = False) -> None:
-    from comfyui_gateway.db.migrate import current_revision
+    from comfyui_gateway.db.revision import current_revision
 
     # Reach the database once before taking jobs: a bad DATABASE_URL is one clear line
     # at start-up (see comfyui_gateway.db.problems), not a stream of failing rounds.

@@ -16,9 +16,8 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, create_engine, text
+from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
 from comfyui_gateway.db.engine import SQLITE_PRAGMAS
@@ -79,23 +78,6 @@ def upgrade_database(database_url: str, revision: str = "head") -> None:
 async def migrate(database_url: str) -> None:
     """``upgrade_database`` from async code, in a thread so the event loop keeps running."""
     await asyncio.to_thread(upgrade_database, database_url)
-
-
-def current_revision(database_url: str) -> str | None:
-    """The revision a database is at (``None`` when never migrated or absent)."""
-    target = parse_database_url(database_url)
-    if target.sqlite_path is not None and not target.sqlite_path.exists():
-        return None  # looking must not create the file
-    engine = create_engine(target.sync_url, poolclass=NullPool)
-    try:
-        with engine.connect() as conn:
-            return _current(conn)
-    finally:
-        engine.dispose()
-
-
-def _current(conn: Connection) -> str | None:
-    return MigrationContext.configure(conn).get_current_revision()
 
 
 @contextlib.contextmanager

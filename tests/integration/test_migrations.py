@@ -11,10 +11,10 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.pool import NullPool
 
-from comfyui_gateway.db import current_revision, head_revision, migrate, upgrade_database
+from comfyui_gateway.db import current_revision
 from comfyui_gateway.db import models as _models  # noqa: F401  (registers tables)
 from comfyui_gateway.db.base import Base
-from comfyui_gateway.db.migrate import alembic_config
+from comfyui_gateway.db.migrate import alembic_config, head_revision, migrate, upgrade_database
 from comfyui_gateway.db.urls import parse_database_url
 
 pytest_plugins = ["tests.db_fixtures"]
