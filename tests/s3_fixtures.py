@@ -26,7 +26,8 @@ import pytest
 from minio import Minio
 
 from comfyui_gateway.config import Settings, StorageProvider
-from comfyui_gateway.storage import S3Storage, create_storage
+from comfyui_gateway.storage import create_storage
+from comfyui_gateway.storage.s3 import S3Storage
 from tests.ports import free_port
 
 START_TIMEOUT_S = 30.0

@@ -18,11 +18,10 @@ import asyncio
 import io
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit
 
 import aiohttp
-from minio import Minio
-from minio.error import MinioException, S3Error
 
 from comfyui_gateway.media.references import MediaProblem
 from comfyui_gateway.webhooks.policy import (
@@ -32,6 +31,9 @@ from comfyui_gateway.webhooks.policy import (
     is_metadata_host,
 )
 from comfyui_gateway.webhooks.sender import BlockedAddress, GuardedResolver
+
+if TYPE_CHECKING:  # the SDK loads with the first s3:// input (see _read_s3)
+    from minio import Minio
 
 MAX_REDIRECTS = 5
 CHUNK_BYTES = 64 * 1024
@@ -163,6 +165,9 @@ class MediaFetcher:
             raise MediaProblem(f"S3 object not read within {self._timeout_s:g} s") from None
 
     def _read_s3(self, bucket: str, key: str) -> Fetched:
+        # Here, not at the top: a process that never reads S3 does not load the SDK.
+        from minio.error import MinioException, S3Error
+
         client = self._s3_client()
         try:
             stat = client.stat_object(bucket, key)

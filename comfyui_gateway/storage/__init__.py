@@ -8,6 +8,9 @@ local.py          LocalStorage: <root>/<job_id>/<stored_name>, atomic renames
 s3.py             S3Storage: key <job_id>/<stored_name> through the minio SDK
 s3_client.py      minio client from the settings (endpoint, credentials, timeouts)
 factory.py        create_storage(settings)
+
+s3.py and s3_client.py load the minio SDK: import them from there (the package does not,
+so a gateway on local storage never loads it).
 """
 
 from comfyui_gateway.storage.base import (
@@ -31,15 +34,12 @@ from comfyui_gateway.storage.names import (
     validate_job_id,
     validate_stored_name,
 )
-from comfyui_gateway.storage.s3 import S3Storage
-from comfyui_gateway.storage.s3_client import parse_endpoint
 
 __all__ = [
     "OCTET_STREAM",
     "READ_CHUNK_BYTES",
     "ByteStream",
     "LocalStorage",
-    "S3Storage",
     "Storage",
     "StorageError",
     "StoredObject",
@@ -48,7 +48,6 @@ __all__ = [
     "create_storage",
     "new_stored_name",
     "object_key",
-    "parse_endpoint",
     "validate_content_type",
     "validate_job_id",
     "validate_stored_name",

@@ -18,7 +18,8 @@ import pytest
 from minio import Minio
 
 from comfyui_gateway.errors import OutputNotFound
-from comfyui_gateway.storage import S3Storage, Storage, StorageError, create_storage
+from comfyui_gateway.storage import Storage, StorageError, create_storage
+from comfyui_gateway.storage.s3 import S3Storage
 from tests.ports import free_port
 from tests.s3_fixtures import (  # noqa: F401  (fixtures)
     MotoServer,

@@ -9,14 +9,9 @@ import pytest
 
 import comfyui_gateway.storage as storage_package
 from comfyui_gateway.config import Settings, StorageProvider
-from comfyui_gateway.storage import (
-    LocalStorage,
-    S3Storage,
-    StorageError,
-    create_storage,
-    parse_endpoint,
-)
-from comfyui_gateway.storage.s3_client import AWS_HOST, S3Endpoint
+from comfyui_gateway.storage import LocalStorage, StorageError, create_storage
+from comfyui_gateway.storage.s3 import S3Storage
+from comfyui_gateway.storage.s3_client import AWS_HOST, S3Endpoint, parse_endpoint
 
 
 def settings(**values: Any) -> Settings:
