@@ -22,7 +22,7 @@ from comfyui_gateway.admission.setup import build_job_admission
 from comfyui_gateway.backends import BackendReports, MemoryBackendReports, RedisBackendReports
 from comfyui_gateway.config import Settings
 from comfyui_gateway.db.engine import create_engine, create_session_factory
-from comfyui_gateway.db.migrate import migrate
+from comfyui_gateway.db.revision import migrate_unless_current
 from comfyui_gateway.eventbus import EventBus, MemoryEventBus, RedisEventBus
 from comfyui_gateway.jobqueue import InProcessJobQueue, JobQueue, RQJobQueue
 from comfyui_gateway.media.setup import build_fetcher
@@ -67,7 +67,7 @@ def _shared_deps(
 @contextlib.asynccontextmanager
 async def running_gateway(settings: Settings) -> AsyncIterator[RunningGateway]:
     """Start the API process's pieces; stop them in reverse order on exit."""
-    await migrate(settings.DATABASE_URL)
+    await migrate_unless_current(settings.DATABASE_URL)
     engine = create_engine(settings.DATABASE_URL)
     sessions = create_session_factory(engine)
     storage = create_storage(settings)

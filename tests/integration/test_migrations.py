@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 from typing import Any
 
@@ -15,6 +17,7 @@ from comfyui_gateway.db import current_revision
 from comfyui_gateway.db import models as _models  # noqa: F401  (registers tables)
 from comfyui_gateway.db.base import Base
 from comfyui_gateway.db.migrate import alembic_config, head_revision, migrate, upgrade_database
+from comfyui_gateway.db.revision import HEAD_REVISION
 from comfyui_gateway.db.urls import parse_database_url
 
 pytest_plugins = ["tests.db_fixtures"]
@@ -119,3 +122,29 @@ def test_concurrent_upgrades_serialise(database_url: str) -> None:
 async def test_async_migrate(database_url: str) -> None:
     await migrate(database_url)
     assert current_revision(database_url) == head_revision()
+
+
+def test_the_head_revision_constant_is_alembics_head() -> None:
+    assert head_revision() == HEAD_REVISION, "a new migration: raise db/revision.py HEAD_REVISION"
+
+
+def _start_up_migration_loads_alembic(database_url: str) -> bool:
+    """Run start-up's migration in a fresh interpreter; did it load Alembic?"""
+    probe = (
+        "import asyncio, sys\n"
+        "from comfyui_gateway.db.revision import migrate_unless_current\n"
+        f"asyncio.run(migrate_unless_current({database_url!r}))\n"
+        "print('alembic' in sys.modules)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True
+    )
+    return result.stdout.strip() == "True"
+
+
+def test_start_up_migrates_a_new_database_and_leaves_alembic_out_of_a_current_one(
+    database_url: str,
+) -> None:
+    assert _start_up_migration_loads_alembic(database_url)
+    assert current_revision(database_url) == head_revision()
+    assert not _start_up_migration_loads_alembic(database_url)
