@@ -90,15 +90,17 @@ def record(figure: Figure) -> Figure:
 def running_stack(
     env: dict[str, str], mode: Mode = EMBEDDED, *, extra_env: dict[str, str] | None = None
 ) -> Iterator[GatewayStack]:
-    """A gateway + emulator on free ports in ``mode``, bundled workflows registered."""
+    """A gateway + emulator on free ports in ``mode``, bundled workflows registered
+    (by ``init``, before the gateway starts: the database is migrated ahead, as a
+    deployment's migrate job does, so the processes measured are the steady ones)."""
     with contextlib.ExitStack() as resources:
         workdir = resources.enter_context(tempfile.TemporaryDirectory(prefix="cgw-bench-"))
         settings = {"LOG_LEVEL": "warn", **env, **(extra_env or {})}
         if mode.postgres:
             settings["DATABASE_URL"] = resources.enter_context(fresh_postgres_database())
         stack = GatewayStack(Path(workdir), settings, emulator=True, workers=mode.workers)
-        resources.enter_context(stack)
         stack.register_bundled_workflows()
+        resources.enter_context(stack)
         yield stack
 
 
