@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -158,3 +159,13 @@ def test_free_text_rules(value: str, max_chars: int | None, problem: str | None)
     problems = Problems()
     check_text(spec, value, "inputs.prompt", problems, max_chars)
     assert [item["message"] for item in problems.items] == ([problem] if problem else [])
+
+
+def test_a_schema_is_parsed_once_and_a_bad_one_fails_every_time() -> None:
+    raw = {"type": "object", "fields": {"steps": {"type": "integer", "default": 4}}}
+    first = parse_input_schema(raw)
+    assert parse_input_schema(json.loads(json.dumps(raw))) is first  # equal content: shared
+    assert parse_input_schema({"fields": {"steps": {"type": "integer", "default": 5}}}) != first
+    for _ in range(2):
+        with pytest.raises(ValidationError):
+            parse_input_schema({"fields": {"steps": {"type": "int"}}})
