@@ -38,6 +38,7 @@ def current_revision(database_url: str) -> str | None:
 
 
 def revision_of(conn: Connection) -> str | None:
+    """What ``alembic_version`` holds on ``conn``, or ``None`` before the first migration."""
     if not inspect(conn).has_table(VERSION_TABLE.name):
         return None
     version = conn.execute(select(VERSION_TABLE.c.version_num)).scalar()

@@ -130,7 +130,8 @@ def parse_input_schema(raw: Any, *, path: str = "inputSchema") -> InputSchema:
     """Parse and check a schema; raise one ``ValidationError`` listing every problem.
 
     ``None`` or ``{}`` is an empty schema. Every submission parses its workflow's
-    schema (twice with media inputs), so a schema that parsed is remembered by its
+    schema two or three times (rendering, media, rendering again with stored media
+    names), so a schema that parsed is remembered by its
     canonical JSON: writing that takes a fifth of the parse. A schema is immutable
     (frozen dataclasses); callers share the parsed value.
     """
