@@ -50,6 +50,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayStack]:
         "QUOTA_MAX_ACTIVE_JOBS": "0",
         "QUOTA_OVERRIDES": overrides,
         "MAX_QUEUE_DEPTH": f"low:{LOW_DEPTH}",
+        # One Envoy worker: round robin is per worker thread, uncoordinated (Envoy FAQ,
+        # "Why doesn't RR load balancing appear to be even?"), and these tests need the
+        # calls to alternate between the replicas. With two, all ten calls of the first
+        # test once reached one replica.
+        "ENVOY_WORKERS": "1",
     }
     with GatewayStack(workdir, env, servers=2) as running:
         running.register_bundled_workflows()

@@ -32,6 +32,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayStack]:
         "API_KEYS": f"{KEY_A}:user,{KEY_B}:user,{KEY_C}:admin",
         "RATE_LIMIT_MAX": str(LIMIT),
         "RATE_LIMIT_WINDOW_MS": "3000",
+        # One Envoy worker: round robin is per worker thread, uncoordinated (Envoy FAQ),
+        # and the window test needs its calls to alternate between the replicas.
+        "ENVOY_WORKERS": "1",
     }
     with GatewayStack(workdir, env, servers=2) as running:
         yield running
