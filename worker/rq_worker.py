@@ -35,6 +35,7 @@ from comfyui_gateway.scheduling import SchedulerConfig
 from comfyui_gateway.storage import create_storage
 from worker import rq_task
 from worker.maintenance import Maintenance
+from worker.monitor import BackendMonitor
 from worker.rq_dispatch import Dispatched, Dispatcher
 from worker.services import BackendWorker, build_backend_worker
 
@@ -44,6 +45,20 @@ T = TypeVar("T")
 
 JOB_TIMEOUT_GRACE_S = 600
 """RQ's own job timeout sits this far past COMFYUI_TIMEOUT_MS: the runner times out first."""
+
+
+DOWN_RECHECK_S = 1.0
+"""While the backend is down the worker heartbeats (and sees a stop request) this often."""
+
+
+async def reachable_within(monitor: BackendMonitor, timeout_s: float) -> bool:
+    """True once ``monitor`` says its backend answers; False after ``timeout_s``."""
+    try:
+        async with asyncio.timeout(timeout_s):
+            await monitor.wait_reachable()
+    except TimeoutError:
+        return False
+    return True
 
 
 def rq_job_timeout(settings: Settings) -> int:
@@ -85,6 +100,14 @@ class AsyncSide:
     @property
     def backend_reachable(self) -> bool:
         return self.backend is not None and self.backend.monitor.reachable
+
+    def wait_until_reachable(self, timeout_s: float) -> bool:
+        """Block the calling (RQ) thread until the backend answers, at most ``timeout_s``:
+        woken by the monitor's own event, so the first job after start-up or after an
+        outage is taken the moment a probe succeeds, not on the next poll."""
+        if self.backend is None:
+            return False
+        return self.call(reachable_within(self.backend.monitor, timeout_s))
 
     async def _open(self) -> None:
         settings = self._settings
@@ -148,7 +171,7 @@ class GatewayRQWorker(SimpleWorker):
             while not self.async_side.backend_reachable and not self._stop_requested:
                 self.dispatcher.forget()  # a restarted ComfyUI holds no model
                 self.heartbeat()
-                time.sleep(1.0)
+                self.async_side.wait_until_reachable(DOWN_RECHECK_S)
             try:
                 self.heartbeat()
                 found = self.dispatcher.next_job(burst=timeout is None, tick=self._idle_tick)
