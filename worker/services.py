@@ -33,6 +33,9 @@ class BackendWorker:
 
     async def start(self) -> None:
         await self.client.start()
+        # The WebSocket connects now, not under the first job: a socket that comes up
+        # after a prompt was posted is a gap its follower must close with /history.
+        self.client.stream.start()
         self.monitor.start()
 
     async def stop(self) -> None:

@@ -7,13 +7,21 @@ the success, in order, together with the cache entry; a journal write is ordered
 
 from __future__ import annotations
 
+import asyncio
+
 from sqlalchemy import select
 
+from comfyui_gateway.backends import MemoryBackendReports
 from comfyui_gateway.db.models import CacheEntry, WebhookDelivery
 from comfyui_gateway.jobs import store, transitions
 from comfyui_gateway.jobs.status import JobStatus
 from tests.delivery_helpers import GatewayCore
+from tests.emulator_helpers import FAST_CLIENT
+from worker.comfyui import ComfyUIClient
 from worker.journal import JobJournal
+from worker.monitor import BackendMonitor
+from worker.probe import BackendProbe
+from worker.services import BackendWorker
 
 pytest_plugins = ["tests.db_fixtures", "tests.delivery_fixtures"]
 
@@ -93,3 +101,23 @@ async def test_a_batch_is_stored_whole_in_comfyui_order(gateway_core: GatewayCor
     for output in outputs:
         stored = await gateway_core.storage.stat(job.id, output.stored_name)
         assert stored is not None and stored.sha256 == output.sha256
+
+
+async def test_a_started_backend_worker_has_its_socket_up_before_any_job(
+    gateway_core: GatewayCore,
+) -> None:
+    """The first job after start-up finds the WebSocket connected (no gap to close with
+    ``/history``, no connect inside the job's time)."""
+    url = gateway_core.emulator.base_url
+    async with ComfyUIClient(url, FAST_CLIENT) as client:
+        backend = BackendWorker(
+            url=url,
+            client=client,
+            monitor=BackendMonitor(url, MemoryBackendReports(), probe=BackendProbe(url)),
+            runner=gateway_core.runner,
+        )
+        await backend.start()
+        try:
+            await asyncio.wait_for(client.stream.connected.wait(), timeout=30)
+        finally:
+            await backend.stop()
