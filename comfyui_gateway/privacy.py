@@ -21,14 +21,13 @@ from __future__ import annotations
 import base64
 import hashlib
 from collections.abc import Mapping
-from typing import Any
-
-from cryptography.fernet import Fernet, InvalidToken
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from typing import TYPE_CHECKING, Any
 
 from comfyui_gateway.config import Settings
 from comfyui_gateway.errors import GatewayError
+
+if TYPE_CHECKING:
+    from cryptography.fernet import Fernet
 
 SEALED_PREFIX = "fernet:"
 HKDF_INFO = b"comfyui-gateway/privacy/prompt-graph/v1"
@@ -41,6 +40,9 @@ def redact_text(value: str) -> str:
 
 
 def _derive_key(material: str) -> bytes:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
     raw = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=HKDF_INFO).derive(
         material.encode("utf-8")
     )
@@ -59,7 +61,20 @@ class Privacy:
         if enabled and not key_material:
             raise ValueError("privacy mode needs key material")
         self.enabled = enabled
-        self._fernet = Fernet(_derive_key(key_material)) if key_material else None
+        self._key_material = key_material
+        self._cipher: Fernet | None = None
+        if enabled:
+            self._cipher = self._fernet  # a key problem shows at start-up
+
+    @property
+    def _fernet(self) -> Fernet | None:
+        """The cipher, made on first use: a process with privacy mode off loads the
+        cryptography package (~7 MB) only if it meets a graph sealed earlier."""
+        if self._cipher is None and self._key_material:
+            from cryptography.fernet import Fernet
+
+            self._cipher = Fernet(_derive_key(self._key_material))
+        return self._cipher
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Privacy:
@@ -95,19 +110,23 @@ class Privacy:
 
     def seal_graph(self, graph_json: str) -> str:
         """What to store as ``prompt_graph``: the graph, encrypted in privacy mode."""
-        if not self.enabled or self._fernet is None:
+        fernet = self._fernet if self.enabled else None
+        if fernet is None:
             return graph_json
-        return SEALED_PREFIX + self._fernet.encrypt(graph_json.encode("utf-8")).decode("ascii")
+        return SEALED_PREFIX + fernet.encrypt(graph_json.encode("utf-8")).decode("ascii")
 
     def open_graph(self, stored: str) -> str:
         """The graph JSON back from ``prompt_graph``; raises GatewayError if the key is wrong."""
         if not stored.startswith(SEALED_PREFIX):
             return stored
-        if self._fernet is None:
+        from cryptography.fernet import InvalidToken
+
+        fernet = self._fernet
+        if fernet is None:
             raise GatewayError("The job's graph is encrypted and PRIVACY_MODE has no key here")
         try:
             token = stored[len(SEALED_PREFIX) :].encode("ascii")
-            return self._fernet.decrypt(token).decode("utf-8")
+            return fernet.decrypt(token).decode("utf-8")
         except InvalidToken:
             raise GatewayError(
                 "The job's graph cannot be decrypted: PRIVACY_KEY differs from the one "

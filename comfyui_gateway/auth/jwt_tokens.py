@@ -15,8 +15,6 @@ import hashlib
 import logging
 import warnings
 
-import jwt
-
 from comfyui_gateway.auth.api_keys import KEY_ID_PREFIX
 from comfyui_gateway.auth.principal import Principal
 from comfyui_gateway.config import Role
@@ -63,6 +61,8 @@ class JwtVerifier:
     """
 
     def __init__(self, secret: str, *, leeway_s: int = LEEWAY_S) -> None:
+        import jwt  # noqa: F401  (loaded with the verifier at start-up, not by a request)
+
         self._secret = secret
         self._leeway_s = leeway_s
         warn_if_weak(secret)
@@ -80,6 +80,8 @@ class JwtVerifier:
         return Principal(subject=subject, role=role, method="jwt")
 
     def _decode(self, token: str) -> dict[str, object]:
+        import jwt  # not at module import: without JWT_SECRET, PyJWT and cryptography stay out
+
         try:
             with warnings.catch_warnings():  # warn_if_weak said it once already
                 warnings.simplefilter("ignore", jwt.InsecureKeyLengthWarning)
