@@ -16,11 +16,16 @@ import hashlib
 import io
 import warnings
 from dataclasses import dataclass
-
-from PIL import Image, UnidentifiedImageError
+from typing import TYPE_CHECKING
 
 from comfyui_gateway.media.references import MediaProblem
 from comfyui_gateway.storage.content_types import OCTET_STREAM, known_extension_for
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+# Pillow is imported where an image is opened: a process that never opens one (a
+# worker with no image inputs or conversions) does not load it (~3 MB).
 
 IMAGE_FORMATS = {
     "PNG": ("image/png", "png"),
@@ -62,6 +67,8 @@ class MediaFile:
 
 def looks_like_image(data: bytes) -> bool:
     """Whether Pillow recognises the bytes' magic as an image format we accept."""
+    from PIL import Image, UnidentifiedImageError
+
     try:
         with _opened(data) as picture:
             return picture.format in IMAGE_FORMATS
@@ -71,6 +78,8 @@ def looks_like_image(data: bytes) -> bool:
 
 def probe_image(data: bytes, limits: ImageLimits, *, fit: bool = False) -> MediaFile:
     """Check an image (see the module docstring); MediaProblem says what is wrong."""
+    from PIL import Image, UnidentifiedImageError
+
     try:
         with _opened(data) as picture:
             return _checked(picture, data, limits, fit)
@@ -89,6 +98,8 @@ def probe_file(data: bytes, content_type: str) -> MediaFile:
 
 
 def _opened(data: bytes) -> Image.Image:
+    from PIL import Image
+
     # Pillow's own bomb warning becomes an error: our cap below is the lower one anyway.
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -121,6 +132,8 @@ def _checked(picture: Image.Image, data: bytes, limits: ImageLimits, fit: bool) 
 
 
 def _fitted(picture: Image.Image, side: int) -> MediaFile:
+    from PIL import Image
+
     scaled = picture.copy()
     scaled.thumbnail((side, side), Image.Resampling.LANCZOS)
     if scaled.mode not in ("RGB", "RGBA", "L", "LA"):

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import warnings
-from typing import IO, Any
-
-from PIL import Image, PngImagePlugin, UnidentifiedImageError
+from typing import IO, TYPE_CHECKING, Any
 
 from comfyui_gateway.outputs.formats import OutputFormat
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+# Pillow is imported by the functions that open an image: only a conversion loads it.
 
 _PROMPT_TAGS = {"prompt": 0x0110, "workflow": 0x010F}
 """EXIF tags (Model, Make) ComfyUI's own WEBP savers put ``prompt:``/``workflow:`` in."""
@@ -21,6 +24,8 @@ _PROMPT_TAGS = {"prompt": 0x0110, "workflow": 0x010F}
 
 def still_image_format(source: IO[bytes]) -> str | None:
     """Pillow's name for ``source``'s format if it is one still image, else None."""
+    from PIL import Image, UnidentifiedImageError
+
     source.seek(0)
     try:
         with warnings.catch_warnings():
@@ -37,6 +42,8 @@ def still_image_format(source: IO[bytes]) -> str | None:
 
 def _flatten(image: Image.Image) -> Image.Image:
     """RGB onto white, for formats without alpha."""
+    from PIL import Image
+
     if image.mode in ("RGBA", "LA") or (image.mode == "P" and "transparency" in image.info):
         rgba = image.convert("RGBA")
         background = Image.new("RGB", rgba.size, (255, 255, 255))
@@ -47,6 +54,8 @@ def _flatten(image: Image.Image) -> Image.Image:
 
 def _kept_metadata(image: Image.Image, target: OutputFormat) -> dict[str, Any]:
     """Encoder arguments carrying the source's metadata over (``keep`` mode)."""
+    from PIL import PngImagePlugin
+
     text = {k: v for k, v in image.info.items() if isinstance(k, str) and isinstance(v, str)}
     if target.format == "png":
         info = PngImagePlugin.PngInfo()
@@ -67,6 +76,8 @@ def convert_image(
     source: IO[bytes], sink: IO[bytes], target: OutputFormat, *, keep_metadata: bool
 ) -> None:
     """Decode ``source`` (a still image) and write it to ``sink`` in ``target``."""
+    from PIL import Image
+
     source.seek(0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -21,8 +21,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import IO, Any
 
-from PIL import Image
-
 from comfyui_gateway.outputs.convert import convert_image, still_image_format
 from comfyui_gateway.outputs.formats import PILLOW_FORMATS, OutputFormat
 from comfyui_gateway.outputs.metadata import PngTextFilter, is_strippable, strip_metadata
@@ -82,6 +80,8 @@ def _transform(
     source: IO[bytes], content_type: str, policy: OutputPolicy
 ) -> tuple[IO[bytes], str, bool]:
     """Blocking: (file to serve, its type, converted?); ``source`` is closed if replaced."""
+    from PIL import Image  # already loaded by still_image_format
+
     found = still_image_format(source)
     target = policy.target
     if target is not None and found is not None and found != PILLOW_FORMATS[target.format]:

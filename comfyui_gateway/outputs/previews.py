@@ -13,8 +13,6 @@ import io
 import warnings
 from dataclasses import dataclass
 
-from PIL import Image, UnidentifiedImageError
-
 MAX_PREVIEW_SIDE = 256
 MAX_PREVIEW_BYTES = 24 * 1024
 PREVIEW_QUALITY = 70
@@ -31,6 +29,8 @@ class PreviewFrame:
 
 def shrink_preview(raw: bytes) -> PreviewFrame | None:
     """A small JPEG of ``raw``, or None when ``raw`` is not a decodable image."""
+    from PIL import Image, UnidentifiedImageError  # loaded by the first preview
+
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
