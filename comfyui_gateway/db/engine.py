@@ -20,7 +20,6 @@ from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 from sqlalchemy.orm import configure_mappers
 from sqlalchemy.pool import PoolResetState, StaticPool
 
-from comfyui_gateway.db import inline_sqlite
 from comfyui_gateway.db.urls import DatabaseTarget, parse_database_url
 
 SQLITE_PRAGMAS: tuple[tuple[str, str], ...] = (
@@ -77,7 +76,10 @@ def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSessi
 
 
 def _sqlite_engine(target: DatabaseTarget, *, echo: bool) -> AsyncEngine:
-    """aiosqlite's dialect on connections that run inline (``inline_sqlite``)."""
+    """aiosqlite's dialect on connections that run inline (``inline_sqlite``; imported
+    here, so a PostgreSQL process loads neither it nor aiosqlite)."""
+    from comfyui_gateway.db import inline_sqlite
+
     kwargs: dict[str, Any] = {
         "echo": echo,
         "pool_reset_on_return": None,
