@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -49,6 +51,34 @@ def test_forecast_list_schedules_over_the_slots() -> None:
     # Two slots: the jobs ahead split; ours takes the slot that frees first.
     assert forecast([1.0], [2.0, 2.0], 2.0, slots=2) == (2.0, 4.0)
     assert forecast([], [], 3.0, slots=4) == (0.0, 3.0)
+
+
+def _one_at_a_time(running: list[float], ahead: list[float], own: float, slots: int) -> float:
+    """The plain list schedule, job by job: what ``forecast`` must agree with."""
+    free = sorted(max(0.0, r) for r in running)[:slots]
+    free += [0.0] * (slots - len(free))
+    for seconds in ahead:
+        free.sort()
+        free[0] += max(0.0, seconds)
+    return min(free) + own
+
+
+def test_forecast_places_runs_of_equal_jobs_as_one_at_a_time_would() -> None:
+    draw = random.Random(13)
+    for _ in range(500):
+        slots = draw.randint(1, 6)
+        running = [draw.uniform(0, 30) for _ in range(draw.randint(0, 8))]
+        ahead: list[float] = []
+        for _ in range(draw.randint(0, 6)):  # runs of one estimate, as a backlog is
+            ahead += [draw.choice([0.0, 0.5, 2.0, draw.uniform(0, 10)])] * draw.randint(1, 40)
+        start, finish = forecast(running, ahead, 3.0, slots)
+        assert math.isclose(finish, _one_at_a_time(running, ahead, 3.0, slots), abs_tol=1e-6)
+        assert math.isclose(finish - start, 3.0)
+
+
+def test_forecast_behind_a_long_backlog_is_a_few_rounds() -> None:
+    # 100,000 jobs of 2 s on 4 free slots: 25,000 rounds of 2 s, then ours.
+    assert forecast([], [2.0] * 100_000, 1.0, slots=4) == (50_000.0, 50_001.0)
 
 
 def _job(id_: str, owner: str, minute: int, priority: JobPriority = JobPriority.NORMAL) -> Job:
