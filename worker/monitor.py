@@ -21,6 +21,9 @@ log = logging.getLogger("comfyui_gateway.worker.monitor")
 Probe = Callable[[str], Awaitable[BackendReport]]
 
 DEFAULT_INTERVAL_S = 5.0
+DOWN_INTERVAL_S = 1.0
+"""While the backend is down it is probed this often (at most), so the workers, which
+wait for the monitor, resume within a second of ComfyUI coming back."""
 
 
 def worker_identity() -> str:
@@ -28,7 +31,8 @@ def worker_identity() -> str:
 
 
 class BackendMonitor:
-    """Publishes ``probe(url)`` every ``interval_s`` until stopped."""
+    """Publishes ``probe(url)`` every ``interval_s`` (every ``DOWN_INTERVAL_S`` while the
+    backend is down) until stopped."""
 
     def __init__(
         self,
@@ -85,4 +89,5 @@ class BackendMonitor:
                 await self.check_once()
             except Exception:  # a monitor must outlive any one failed probe
                 log.exception("backend probe failed", extra={"backend": self.url})
-            await asyncio.sleep(self._interval_s)
+            up = self.reachable
+            await asyncio.sleep(self._interval_s if up else min(self._interval_s, DOWN_INTERVAL_S))
