@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from enum import StrEnum
 from typing import Any
 
@@ -65,10 +65,16 @@ class JobEvent:
         return self if self.progress >= floor else replace(self, progress=floor)
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), separators=(",", ":"))
+        # A shallow dict: ``asdict`` deep-copies the outputs, error and preview only for
+        # json to read them once (it was most of an event's encoding time).
+        fields = {name: getattr(self, name) for name in _FIELD_NAMES}
+        return json.dumps(fields, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, raw: str | bytes) -> JobEvent:
         data: dict[str, Any] = json.loads(raw)
         data["type"] = EventType(data["type"])
         return cls(**data)
+
+
+_FIELD_NAMES = tuple(f.name for f in fields(JobEvent))
