@@ -47,6 +47,10 @@ class RecentWorkflows:
             return kept[1]
         workflow = await WorkflowRepository(session).get(workflow_id)
         if self._ttl_s > 0:
+            # Detached at once: a later rollback of ``session`` (a submission that lost an
+            # idempotency race) expires what it holds, and every submission reusing an
+            # expired, detached row failed to read it (500) until the entry ran out.
+            session.expunge(workflow)
             self._remember(workflow_id, now, workflow)
         return workflow
 

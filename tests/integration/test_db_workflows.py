@@ -236,3 +236,19 @@ async def test_recent_workflows_reuse_within_ttl_and_forget_on_admin_change(
     with pytest.raises(WorkflowNotFound):
         async with sessions() as session:
             await recent.get(session, "r")
+
+
+async def test_a_remembered_row_outlives_a_rollback_of_the_session_that_read_it(
+    sessions: Sessions,
+) -> None:
+    """A submission that loses an idempotency race rolls its session back; the row it
+    read and remembered must stay readable for the submissions that reuse it."""
+    recent = RecentWorkflows(ttl_s=60.0)
+    await _create(sessions, "r", name="first")
+    async with sessions() as session:
+        read = await recent.get(session, "r")
+        await session.rollback()
+    async with sessions() as session:
+        reused = await recent.get(session, "r")
+    assert reused is read
+    assert (reused.name, reused.workflow_json, reused.input_schema) == ("first", GRAPH, SCHEMA)
