@@ -31,6 +31,7 @@ from comfyui_gateway.config import Settings
 from comfyui_gateway.db.engine import create_engine, create_session_factory
 from comfyui_gateway.eventbus import RedisEventBus
 from comfyui_gateway.jobqueue import RQJobQueue
+from comfyui_gateway.jobqueue.rq_queue import rq_job_timeout
 from comfyui_gateway.scheduling import SchedulerConfig
 from comfyui_gateway.storage import create_storage
 from worker import rq_task
@@ -42,10 +43,6 @@ from worker.services import BackendWorker, build_backend_worker
 log = logging.getLogger("comfyui_gateway.worker")
 
 T = TypeVar("T")
-
-JOB_TIMEOUT_GRACE_S = 600
-"""RQ's own job timeout sits this far past COMFYUI_TIMEOUT_MS: the runner times out first."""
-
 
 DOWN_RECHECK_S = 1.0
 """While the backend is down the worker heartbeats (and sees a stop request) this often."""
@@ -59,10 +56,6 @@ async def reachable_within(monitor: BackendMonitor, timeout_s: float) -> bool:
     except TimeoutError:
         return False
     return True
-
-
-def rq_job_timeout(settings: Settings) -> int:
-    return settings.COMFYUI_TIMEOUT_MS // 1000 + JOB_TIMEOUT_GRACE_S
 
 
 class AsyncSide:

@@ -3,7 +3,8 @@
 The composition root for the API process: it builds every collaborator from the
 settings (database, queue, event bus, storage, backend reports), migrates the
 database, starts the server and stops everything gracefully on SIGTERM/SIGINT. With
-``REDIS_URL`` empty there is no shared queue, so this process also runs the workers.
+``REDIS_URL`` empty there is no shared queue, so this process also runs the workers;
+only then are the worker's modules (and the HTTP client they bring) imported.
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ import logging
 import signal
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from comfyui_gateway.admission.setup import build_job_admission
 from comfyui_gateway.backends import BackendReports, MemoryBackendReports, RedisBackendReports
@@ -25,18 +28,20 @@ from comfyui_gateway.db.engine import create_engine, create_session_factory
 from comfyui_gateway.db.revision import migrate_unless_current
 from comfyui_gateway.eventbus import EventBus, MemoryEventBus, RedisEventBus
 from comfyui_gateway.jobqueue import InProcessJobQueue, JobQueue, RQJobQueue
+from comfyui_gateway.jobqueue.rq_queue import rq_job_timeout
 from comfyui_gateway.media.setup import build_fetcher
 from comfyui_gateway.metrics import Counters, MemoryCounters, RedisCounters
 from comfyui_gateway.scheduling import SchedulerConfig
-from comfyui_gateway.storage import create_storage
+from comfyui_gateway.storage import Storage, create_storage
 from server.app import GrpcServer
 from server.deps import ServerDeps
 from server.interceptors.admission import build_admission
 from server.telemetry import TelemetryInterceptor
 from server.wiring import build_services
-from worker.embedded import EmbeddedWorkers
-from worker.maintenance import Maintenance
-from worker.rq_worker import rq_job_timeout
+
+if TYPE_CHECKING:
+    from worker.embedded import EmbeddedWorkers
+    from worker.maintenance import Maintenance
 
 log = logging.getLogger("comfyui_gateway.run")
 
@@ -64,6 +69,27 @@ def _shared_deps(
     )
 
 
+def _embedded_workers(
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    storage: Storage,
+    bus: EventBus,
+    queue: InProcessJobQueue,
+    reports: BackendReports,
+) -> tuple[EmbeddedWorkers, Maintenance]:
+    """The in-process workers, and the upkeep the worker processes do in Redis mode
+    (reconciling, webhook delivery; see worker/maintenance.py)."""
+    # Imported here: a server with workers of its own is the only one that needs them.
+    from worker.embedded import EmbeddedWorkers
+    from worker.maintenance import Maintenance
+
+    workers = EmbeddedWorkers(
+        settings, sessions=sessions, storage=storage, bus=bus, queue=queue, reports=reports
+    )
+    maintenance = Maintenance(settings, sessions=sessions, storage=storage, bus=bus, queue=queue)
+    return workers, maintenance
+
+
 @contextlib.asynccontextmanager
 async def running_gateway(settings: Settings) -> AsyncIterator[RunningGateway]:
     """Start the API process's pieces; stop them in reverse order on exit."""
@@ -76,25 +102,15 @@ async def running_gateway(settings: Settings) -> AsyncIterator[RunningGateway]:
     reports: BackendReports
     bus: EventBus
     queue: JobQueue
+    workers: EmbeddedWorkers | None = None
+    maintenance: Maintenance | None = None
     if redis is not None:
         reports, bus, queue = _shared_deps(settings, redis)
-        workers = None
-        maintenance = None
     else:
         memory_queue = InProcessJobQueue(SchedulerConfig.from_settings(settings))
         reports, bus, queue = MemoryBackendReports(), MemoryEventBus(), memory_queue
-        workers = EmbeddedWorkers(
-            settings,
-            sessions=sessions,
-            storage=storage,
-            bus=bus,
-            queue=memory_queue,
-            reports=reports,
-        )
-        # Embedded: this process is the worker, so it also reconciles and delivers
-        # webhooks (in Redis mode the worker processes do, see worker/maintenance.py).
-        maintenance = Maintenance(
-            settings, sessions=sessions, storage=storage, bus=bus, queue=memory_queue
+        workers, maintenance = _embedded_workers(
+            settings, sessions, storage, bus, memory_queue, reports
         )
     counters: Counters = (
         RedisCounters(redis, settings.REDIS_NAMESPACE) if redis is not None else MemoryCounters()

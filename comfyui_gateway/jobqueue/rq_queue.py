@@ -22,6 +22,7 @@ from redis.client import Pipeline
 from rq import Queue
 
 from comfyui_gateway.backends import BackendReport
+from comfyui_gateway.config import Settings
 from comfyui_gateway.jobs.priority import PRIORITY_ORDER, JobPriority
 from comfyui_gateway.names import (
     DEFAULT_NAMESPACE,
@@ -39,11 +40,20 @@ from comfyui_gateway.scheduling.residency import Residency
 TASK = "worker.rq_task.run_job"
 """The function RQ workers call with the job id (see worker/rq_task.py)."""
 
+JOB_TIMEOUT_GRACE_S = 600
+"""RQ's own job timeout sits this far past COMFYUI_TIMEOUT_MS: the runner times out first."""
+
 SCAN_LIMIT = 1000
 """The scheduler chooses among the oldest this many entries of each priority."""
 SERVED_KEPT = 10000
 """Owners remembered for fairness; one not remembered counts as served longest ago."""
 SERVED_READ = 1000
+
+
+def rq_job_timeout(settings: Settings) -> int:
+    """The timeout RQ enforces on a job (server and workers enqueue with the same)."""
+    return settings.COMFYUI_TIMEOUT_MS // 1000 + JOB_TIMEOUT_GRACE_S
+
 
 _SNAPSHOT = """
 local out = {}

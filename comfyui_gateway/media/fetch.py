@@ -10,6 +10,10 @@ soon as it passes ``MAX_INPUT_BYTES``.
 ``s3://bucket/key`` objects are read with the gateway's own S3 settings (endpoint and
 credentials), also bounded. Error messages name the host at most, never a URL's path
 or query string (they may carry signatures or tokens).
+
+aiohttp loads with the first URL fetched, the S3 SDK with the first ``s3://`` input: a
+gateway whose clients send neither keeps both out of its memory (the server process
+otherwise needs neither; the ``memory`` bench).
 """
 
 from __future__ import annotations
@@ -21,8 +25,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit
 
-import aiohttp
-
 from comfyui_gateway.media.references import MediaProblem
 from comfyui_gateway.webhooks.policy import (
     explicitly_listed,
@@ -30,10 +32,12 @@ from comfyui_gateway.webhooks.policy import (
     host_allowed,
     is_metadata_host,
 )
-from comfyui_gateway.webhooks.sender import BlockedAddress, GuardedResolver
 
-if TYPE_CHECKING:  # the SDK loads with the first s3:// input (see _read_s3)
+if TYPE_CHECKING:  # loaded on first use (module docstring)
+    import aiohttp
     from minio import Minio
+
+    from comfyui_gateway.webhooks.sender import BlockedAddress
 
 MAX_REDIRECTS = 5
 CHUNK_BYTES = 64 * 1024
@@ -87,6 +91,10 @@ class MediaFetcher:
             raise MediaProblem(f"could not be fetched within {self._timeout_s:g} s") from None
 
     async def _follow(self, url: str) -> Fetched:
+        import aiohttp
+
+        from comfyui_gateway.webhooks.sender import BlockedAddress
+
         session = self._http()
         for _ in range(MAX_REDIRECTS + 1):
             host = self._check_hop(url)
@@ -147,6 +155,10 @@ class MediaFetcher:
 
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None:
+            import aiohttp
+
+            from comfyui_gateway.webhooks.sender import GuardedResolver
+
             connector = aiohttp.TCPConnector(
                 resolver=GuardedResolver(self._patterns), use_dns_cache=False
             )

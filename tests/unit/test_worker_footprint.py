@@ -1,8 +1,10 @@
 """What a gateway process loads: only what its configuration uses. A worker never
 migrates, so Alembic stays out; on local storage the S3 SDK stays out; Pillow loads
 with the first image opened, cryptography with the first sealed graph (privacy mode
-loads it at start-up), PyJWT with JWT_SECRET, aiosqlite with a SQLite database. Each
-was megabytes of every process's memory (the ``memory`` bench)."""
+loads it at start-up), PyJWT with JWT_SECRET, aiosqlite with a SQLite database. The
+API server loads the worker's modules only when it runs workers itself (embedded), and
+aiohttp with the first media URL it fetches. Each was megabytes of every process's
+memory (the ``memory`` bench)."""
 
 from __future__ import annotations
 
@@ -49,3 +51,8 @@ def test_a_server_loads_pillow_cryptography_and_pyjwt_only_on_first_use() -> Non
 
 def test_no_process_loads_aiosqlite_before_it_opens_a_sqlite_database() -> None:
     assert _loaded_after(f"{WORKER_MODULES}, {SERVER_MODULES}", ("aiosqlite",)) == []
+
+
+def test_a_server_loads_the_worker_and_its_http_client_only_to_run_jobs_itself() -> None:
+    """In Redis mode the server never runs a job: aiohttp alone was ~9 MB of it."""
+    assert _loaded_after(SERVER_MODULES, ("aiohttp", "worker.embedded", "worker.runner")) == []
