@@ -32,13 +32,18 @@ async def terminal_event(
     session: aiohttp.ClientSession, base_url: str, job_id: str
 ) -> dict[str, Any]:
     """The job's ``terminal`` event, read off its SSE stream."""
+    last = b""
     async with session.get(f"{base_url}/jobs/{job_id}/events") as stream:
         async for line in stream.content:
             if line.startswith(b"data: "):
                 event: dict[str, Any] = json.loads(line[6:])
                 if event["type"] == "terminal":
                     return event
-    raise RuntimeError(f"job {job_id}: the stream ended without a terminal event")
+            last = line or last
+    raise RuntimeError(
+        f"job {job_id}: the stream ended without a terminal event "
+        f"(HTTP {stream.status}, last line {last[:300]!r})"
+    )
 
 
 async def run_job(
