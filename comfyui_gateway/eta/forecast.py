@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 
 def forecast(
@@ -25,12 +25,25 @@ def forecast(
     ``running_remaining``: seconds left of each running job (more running jobs than slots:
     the soonest-ending are taken); ``ahead``: execution seconds of each job ahead.
     """
+    runs = ((seconds, sum(1 for _ in run)) for seconds, run in itertools.groupby(ahead))
+    return forecast_runs(running_remaining, runs, own, slots)
+
+
+def forecast_runs(
+    running_remaining: Sequence[float],
+    ahead: Iterable[tuple[float, int]],
+    own: float,
+    slots: int,
+) -> tuple[float, float]:
+    """``forecast`` with the jobs ahead given as runs ``(seconds, count)``, in order: a
+    caller that knows a long tail is N jobs of one estimate passes it as one pair."""
     slots = max(1, slots)
     free = sorted(max(0.0, r) for r in running_remaining)[:slots]
     free += [0.0] * (slots - len(free))
     heapq.heapify(free)
-    for seconds, run in itertools.groupby(max(0.0, s) for s in ahead):
-        _place(free, seconds, sum(1 for _ in run))
+    for seconds, count in ahead:
+        if count > 0:
+            _place(free, max(0.0, seconds), count)
     start = free[0]
     return start, start + max(0.0, own)
 

@@ -18,6 +18,7 @@ cached ``cache_s`` so a burst of creates costs one query each, not three.
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from collections import Counter
@@ -32,7 +33,7 @@ from comfyui_gateway.backends import BackendReports
 from comfyui_gateway.db.models.job import Job
 from comfyui_gateway.db.types import UTCDateTime, utcnow
 from comfyui_gateway.eta.estimator import ExecutionEstimator
-from comfyui_gateway.eta.forecast import forecast
+from comfyui_gateway.eta.forecast import forecast_runs
 from comfyui_gateway.eta.samples import drain_rate, recent_samples
 from comfyui_gateway.eta.work import work_units
 from comfyui_gateway.jobs.priority import JobPriority
@@ -172,17 +173,22 @@ class EtaService:
                 ran = (now - run.started_at).total_seconds() if run.started_at else 0.0
                 return JobEta(0, _whole(own - ran))
         ahead_s = state.ahead_seconds(job)
+        # The unread tail and the jobs queued since the reading are runs of one
+        # estimate each: passed as (seconds, count), never expanded job by job.
+        runs = [(seconds, sum(1 for _ in run)) for seconds, run in itertools.groupby(ahead_s)]
         extra = state.unread_ahead(job)
         if extra:
-            ahead_s += [sum(ahead_s) / len(ahead_s) if ahead_s else own] * extra
+            runs.append((sum(ahead_s) / len(ahead_s) if ahead_s else own, extra))
+        since = 0
         if job.created_at > state.read_at:  # queued since the reading (a burst): like it
-            ahead_s += [own] * await _queued_since(session, state.read_at, job)
+            since = await _queued_since(session, state.read_at, job)
+            runs.append((own, since))
         remaining = [
             r.seconds - ((now - r.started_at).total_seconds() if r.started_at else 0.0)
             for r in state.running
         ]
-        _, finish = forecast(remaining, ahead_s, own, await self._slot_count())
-        return JobEta(len(ahead_s) + 1, _whole(finish))
+        _, finish = forecast_runs(remaining, runs, own, await self._slot_count())
+        return JobEta(len(ahead_s) + extra + since + 1, _whole(finish))
 
     async def finish_seconds(self, job_id: str) -> float | None:
         """Seconds until ``job_id`` should finish (None if it is unknown)."""

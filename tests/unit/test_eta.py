@@ -11,6 +11,7 @@ import pytest
 from comfyui_gateway.db.models.job import Job
 from comfyui_gateway.eta import ExecutionEstimator, Sample, forecast, work_units
 from comfyui_gateway.eta.estimator import DEFAULT_EXECUTION_S
+from comfyui_gateway.eta.forecast import forecast_runs
 from comfyui_gateway.eta.service import _Queued, fair_share_ahead
 from comfyui_gateway.jobs.priority import JobPriority
 from comfyui_gateway.jobs.status import JobStatus
@@ -74,6 +75,21 @@ def test_forecast_places_runs_of_equal_jobs_as_one_at_a_time_would() -> None:
         start, finish = forecast(running, ahead, 3.0, slots)
         assert math.isclose(finish, _one_at_a_time(running, ahead, 3.0, slots), abs_tol=1e-6)
         assert math.isclose(finish - start, 3.0)
+
+
+def test_forecast_of_runs_is_the_forecast_of_the_jobs_they_stand_for() -> None:
+    draw = random.Random(7)
+    for _ in range(300):
+        slots = draw.randint(1, 5)
+        running = [draw.uniform(0, 20) for _ in range(draw.randint(0, 6))]
+        runs = [
+            (draw.choice([0.0, 1.0, draw.uniform(0, 8)]), draw.randint(0, 30))
+            for _ in range(draw.randint(0, 5))
+        ]
+        jobs = [seconds for seconds, count in runs for _ in range(count)]
+        assert forecast_runs(running, runs, 2.0, slots) == pytest.approx(
+            forecast(running, jobs, 2.0, slots)
+        )
 
 
 def test_forecast_behind_a_long_backlog_is_a_few_rounds() -> None:
