@@ -7,12 +7,13 @@ recorded jobs are still queued or running.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import event, update
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from comfyui_gateway.admission.quota_gate import ACTIVE_RETRY_S, QuotaGate
 from comfyui_gateway.admission.quota_ledger import MemoryQuotaLedger
@@ -105,3 +106,44 @@ async def test_eta_counts_running_and_fair_share_ahead(sessions: Sessions) -> No
         assert (eta.position, eta.eta_seconds) == (0, 2)
     # Three jobs finished within the 2 min drain window (the running one has not).
     assert await etas.drain_per_second() == pytest.approx(3 / 120)
+
+
+async def test_concurrent_creates_share_one_reading_of_the_queue(
+    engine: AsyncEngine, sessions: Sessions
+) -> None:
+    """When the cached reading lapses under a burst, the creates waiting on it share one
+    new reading (each made its own before). Proven on PostgreSQL, where a reading waits
+    on the network; SQLite's inline reads finish before the next create asks."""
+    now = utcnow()
+    history = [
+        _job(
+            status=JobStatus.SUCCEEDED,
+            started_at=now - timedelta(seconds=60 + 5 * n),
+            completed_at=now - timedelta(seconds=58 + 5 * n),
+        )
+        for n in range(3)
+    ]  # measured samples: the estimator stays cached across the burst
+    queued = [_job("A", created_at=now - timedelta(seconds=10 - n)) for n in range(8)]
+    await _add(sessions, *history, *queued)
+    clock = [100.0]
+    etas = EtaService(sessions, None, ["http://gpu:8188"], concurrency=1, clock=lambda: clock[0])
+
+    async def position(job: Job) -> int:
+        async with sessions() as session:
+            return (await etas.for_job(session, job, fresh=True)).position
+
+    assert await position(queued[0]) == 1  # the first reading, and the estimator cached
+    clock[0] += 1.0  # the reading lapses (FRESH_CACHE_S); the estimator does not
+    readings = []
+
+    def count_readings(conn: object, cursor: object, statement: str, *args: object) -> None:
+        if "ORDER BY jobs.created_at" in statement:
+            readings.append(statement)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", count_readings)
+    try:
+        positions = await asyncio.gather(*(position(job) for job in queued))
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", count_readings)
+    assert positions == list(range(1, 9))  # A's k-th job is k-th in line
+    assert len(readings) == 1
