@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 from sqlalchemy.orm import configure_mappers
 from sqlalchemy.pool import PoolResetState, StaticPool
 
+from comfyui_gateway.db.liveness import replace_dead_connections_on_checkout
 from comfyui_gateway.db.urls import DatabaseTarget, parse_database_url
 
 SQLITE_PRAGMAS: tuple[tuple[str, str], ...] = (
@@ -48,21 +49,22 @@ def create_engine(database_url: str, *, echo: bool = False) -> AsyncEngine:
     """Build the async engine for ``DATABASE_URL`` (a SQLite path or a PostgreSQL URL).
 
     SQLite: the parent folder is created and the PRAGMAs above run on every connection.
-    PostgreSQL: ``postgres://`` is mapped to psycopg 3 and pooled connections are pinged
-    before use, so a restarted server does not surface as a failed request.
+    PostgreSQL: ``postgres://`` is mapped to psycopg 3, and a pooled connection the server
+    has ended is replaced when it is taken (``liveness``, no ping round trip), so a
+    restarted server does not surface as a failed request.
     """
     target = parse_database_url(database_url)
     if target.is_sqlite:
         return _sqlite_engine(target, echo=echo)
     engine = _create_async_engine(
         target.async_url,
-        pool_pre_ping=True,
         pool_size=POOL_SIZE,
         max_overflow=MAX_OVERFLOW,
         pool_reset_on_return=None,
         echo=echo,
     )
     _reset_only_open_transactions(engine.sync_engine)
+    replace_dead_connections_on_checkout(engine.sync_engine)
     return engine
 
 
