@@ -40,3 +40,11 @@ class ServerDeps:
     """Workflow rows submissions reuse briefly; admin changes here drop them at once."""
     job_admission: JobAdmission | None = None
     """Quotas, queue back-pressure and ETAs of creates; None: no limits, ETAs 0."""
+    read_sessions: async_sessionmaker[AsyncSession] | None = None
+    """Sessions for plain reads (``db.engine.create_read_session_factory``: autocommit on
+    PostgreSQL); None: the ``sessions`` themselves."""
+
+    @property
+    def reads(self) -> async_sessionmaker[AsyncSession]:
+        """The factory a read-only request opens its session from."""
+        return self.read_sessions or self.sessions

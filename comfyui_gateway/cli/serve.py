@@ -24,7 +24,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from comfyui_gateway.admission.setup import build_job_admission
 from comfyui_gateway.backends import BackendReports, MemoryBackendReports, RedisBackendReports
 from comfyui_gateway.config import Settings
-from comfyui_gateway.db.engine import create_engine, create_session_factory
+from comfyui_gateway.db.engine import (
+    create_engine,
+    create_read_session_factory,
+    create_session_factory,
+)
 from comfyui_gateway.db.revision import migrate_unless_current
 from comfyui_gateway.eventbus import EventBus, MemoryEventBus, RedisEventBus
 from comfyui_gateway.jobqueue import InProcessJobQueue, JobQueue, RQJobQueue
@@ -126,6 +130,7 @@ async def running_gateway(settings: Settings) -> AsyncIterator[RunningGateway]:
         counters=counters,
         media_fetcher=fetcher,
         job_admission=build_job_admission(settings, sessions, queue, reports, redis, counters),
+        read_sessions=create_read_session_factory(engine),
     )
     admission, failure_audit = build_admission(settings, sessions, redis)
     server = GrpcServer(

@@ -68,6 +68,21 @@ def create_engine(database_url: str, *, echo: bool = False) -> AsyncEngine:
     return engine
 
 
+def create_read_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions for reads that need no transaction of their own (a job, its outputs).
+
+    On PostgreSQL they run in autocommit: a read in a transaction cost BEGIN, the
+    SELECT and the ROLLBACK when the connection went back to the pool, three round trips
+    for one. Each statement sees what was committed when it ran, as each statement of a
+    READ COMMITTED transaction (PostgreSQL's default) does anyway. On SQLite, where a
+    round trip is a call in this process, they are the ordinary sessions."""
+    if engine.dialect.name != "postgresql":
+        return create_session_factory(engine)
+    configure_mappers()
+    autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+    return async_sessionmaker(autocommit, expire_on_commit=False)
+
+
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     """Sessions whose objects stay readable after commit (they outlive the transaction).
 

@@ -70,7 +70,7 @@ class JobService(jobs_pb2_grpc.JobServiceServicer):
         admission = deps.job_admission
         self._etas = admission.etas if admission is not None else None
         self._event_messages = EventMessages()
-        self._state_reads = JobStateReads(deps.sessions, etas=self._etas)
+        self._state_reads = JobStateReads(deps.reads, etas=self._etas)
 
     async def CreateJob(
         self, request: jobs_pb2.CreateJobRequest, context: Any
@@ -139,7 +139,7 @@ class JobService(jobs_pb2_grpc.JobServiceServicer):
         )
 
     async def GetJob(self, request: jobs_pb2.GetJobRequest, context: Any) -> jobs_pb2.Job:
-        async with self._deps.sessions() as session:
+        async with self._deps.reads() as session:
             job = await store.get_job(session, request.job_id, current_caller().owner_filter())
             outputs = await store.list_outputs(session, job.id)
             etas = self._etas
@@ -160,7 +160,7 @@ class JobService(jobs_pb2_grpc.JobServiceServicer):
             limit=request.limit,
             offset=request.offset,
         )
-        async with self._deps.sessions() as session:
+        async with self._deps.reads() as session:
             jobs, count = await store.list_jobs(session, filters)
             outputs = await store.outputs_of(session, [job.id for job in jobs])
             messages = [job_message(job, outputs.get(job.id, [])) for job in jobs]
@@ -183,7 +183,7 @@ class JobService(jobs_pb2_grpc.JobServiceServicer):
     async def GetJobLogs(
         self, request: jobs_pb2.GetJobLogsRequest, context: Any
     ) -> jobs_pb2.JobLogs:
-        async with self._deps.sessions() as session:
+        async with self._deps.reads() as session:
             job = await store.get_job(session, request.job_id, current_caller().owner_filter())
             lines = await store.list_logs(session, job.id)
         return jobs_pb2.JobLogs(

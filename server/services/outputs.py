@@ -44,7 +44,7 @@ class OutputService(outputs_pb2_grpc.OutputServiceServicer):
     async def ListOutputs(
         self, request: outputs_pb2.ListOutputsRequest, context: Any
     ) -> outputs_pb2.ListOutputsResponse:
-        async with self._deps.sessions() as session:
+        async with self._deps.reads() as session:
             files = await store.job_files(session, request.job_id, current_caller().owner_filter())
         return outputs_pb2.ListOutputsResponse(
             files=[
@@ -103,7 +103,7 @@ class OutputService(outputs_pb2_grpc.OutputServiceServicer):
 
     async def _find(self, job_id: str, name: str) -> tuple[JobOutput, str]:
         """The output and the job folder holding its file (a cache hit's are its source's)."""
-        async with self._deps.sessions() as session:
+        async with self._deps.reads() as session:
             files = await store.job_files(session, job_id, current_caller().owner_filter())
         for output in files.outputs:
             if name == output.stored_name:
