@@ -41,8 +41,8 @@ class ServerDeps:
     job_admission: JobAdmission | None = None
     """Quotas, queue back-pressure and ETAs of creates; None: no limits, ETAs 0."""
     read_sessions: async_sessionmaker[AsyncSession] | None = None
-    """Sessions for plain reads (``db.engine.create_read_session_factory``: autocommit on
-    PostgreSQL); None: the ``sessions`` themselves."""
+    """Sessions for plain reads (autocommit on PostgreSQL, see
+    ``db.engine.create_autocommit_session_factory``); None: the ``sessions`` themselves."""
 
     @property
     def reads(self) -> async_sessionmaker[AsyncSession]:

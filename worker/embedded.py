@@ -27,6 +27,7 @@ class EmbeddedWorkers:
         bus: EventBus,
         queue: InProcessJobQueue,
         reports: BackendReports,
+        claim_sessions: async_sessionmaker[AsyncSession] | None = None,
     ) -> None:
         self.backends: Sequence[BackendWorker] = [
             build_backend_worker(
@@ -37,6 +38,7 @@ class EmbeddedWorkers:
                 bus=bus,
                 queue=queue,
                 reports=reports,
+                claim_sessions=claim_sessions,
             )
             for url in settings.comfyui_urls
         ]

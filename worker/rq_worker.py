@@ -28,7 +28,11 @@ from rq.worker import WorkerStatus
 
 from comfyui_gateway.backends import RedisBackendReports
 from comfyui_gateway.config import Settings
-from comfyui_gateway.db.engine import create_engine, create_session_factory
+from comfyui_gateway.db.engine import (
+    create_autocommit_session_factory,
+    create_engine,
+    create_session_factory,
+)
 from comfyui_gateway.eventbus import RedisEventBus
 from comfyui_gateway.jobqueue import RQJobQueue
 from comfyui_gateway.jobqueue.rq_queue import rq_job_timeout
@@ -123,6 +127,7 @@ class AsyncSide:
             bus=bus,
             queue=queue,
             reports=RedisBackendReports(redis, settings.REDIS_NAMESPACE),
+            claim_sessions=create_autocommit_session_factory(engine),
         )
         await self.backend.start()
         maintenance = Maintenance(

@@ -106,8 +106,12 @@ class JobRunner:
         config: RunnerConfig,
         on_finished: JobFinished | None = None,
         privacy: Privacy | None = None,
+        claim_sessions: async_sessionmaker[AsyncSession] | None = None,
     ) -> None:
         self._sessions = sessions
+        self._claim_sessions = claim_sessions or sessions
+        """The claim is one ``UPDATE ... RETURNING``: autocommit sessions run it in one
+        round trip on PostgreSQL, not three (``create_autocommit_session_factory``)."""
         self._client = client
         self._storage = storage
         self._bus = bus
@@ -136,7 +140,7 @@ class JobRunner:
 
     async def _claim(self, job_id: str) -> Job | None:
         """queued -> running: one conditional ``UPDATE ... RETURNING``, one commit."""
-        async with self._sessions() as session:
+        async with self._claim_sessions() as session:
             job = await transitions.claim_queued(
                 session, job_id, worker_id=self._config.worker_id, backend_url=self.backend_url
             )

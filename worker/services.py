@@ -52,7 +52,9 @@ def build_backend_worker(
     bus: EventBus,
     queue: JobQueue,
     reports: BackendReports,
+    claim_sessions: async_sessionmaker[AsyncSession] | None = None,
 ) -> BackendWorker:
+    """``claim_sessions``: for the runner's claim (see ``JobRunner``); default ``sessions``."""
     identity = worker_identity()
     client = ComfyUIClient(url, ClientConfig.from_timeout_ms(settings.COMFYUI_TIMEOUT_MS))
     monitor = BackendMonitor(url, reports, probe=BackendProbe(url, identity, reports))
@@ -68,5 +70,6 @@ def build_backend_worker(
             strip_metadata=settings.strip_output_metadata,
         ),
         privacy=Privacy.from_settings(settings),
+        claim_sessions=claim_sessions,
     )
     return BackendWorker(url=url, client=client, monitor=monitor, runner=runner)

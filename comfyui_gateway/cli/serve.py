@@ -25,8 +25,8 @@ from comfyui_gateway.admission.setup import build_job_admission
 from comfyui_gateway.backends import BackendReports, MemoryBackendReports, RedisBackendReports
 from comfyui_gateway.config import Settings
 from comfyui_gateway.db.engine import (
+    create_autocommit_session_factory,
     create_engine,
-    create_read_session_factory,
     create_session_factory,
 )
 from comfyui_gateway.db.revision import migrate_unless_current
@@ -80,6 +80,7 @@ def _embedded_workers(
     bus: EventBus,
     queue: InProcessJobQueue,
     reports: BackendReports,
+    claim_sessions: async_sessionmaker[AsyncSession],
 ) -> tuple[EmbeddedWorkers, Maintenance]:
     """The in-process workers, and the upkeep the worker processes do in Redis mode
     (reconciling, webhook delivery; see worker/maintenance.py)."""
@@ -88,7 +89,13 @@ def _embedded_workers(
     from worker.maintenance import Maintenance
 
     workers = EmbeddedWorkers(
-        settings, sessions=sessions, storage=storage, bus=bus, queue=queue, reports=reports
+        settings,
+        sessions=sessions,
+        storage=storage,
+        bus=bus,
+        queue=queue,
+        reports=reports,
+        claim_sessions=claim_sessions,
     )
     maintenance = Maintenance(settings, sessions=sessions, storage=storage, bus=bus, queue=queue)
     return workers, maintenance
@@ -100,6 +107,7 @@ async def running_gateway(settings: Settings) -> AsyncIterator[RunningGateway]:
     await migrate_unless_current(settings.DATABASE_URL)
     engine = create_engine(settings.DATABASE_URL)
     sessions = create_session_factory(engine)
+    autocommit_sessions = create_autocommit_session_factory(engine)  # reads, claims
     storage = create_storage(settings)
     await storage.check()
     redis = AsyncRedis.from_url(settings.REDIS_URL) if settings.REDIS_URL else None
@@ -114,7 +122,7 @@ async def running_gateway(settings: Settings) -> AsyncIterator[RunningGateway]:
         memory_queue = InProcessJobQueue(SchedulerConfig.from_settings(settings))
         reports, bus, queue = MemoryBackendReports(), MemoryEventBus(), memory_queue
         workers, maintenance = _embedded_workers(
-            settings, sessions, storage, bus, memory_queue, reports
+            settings, sessions, storage, bus, memory_queue, reports, autocommit_sessions
         )
     counters: Counters = (
         RedisCounters(redis, settings.REDIS_NAMESPACE) if redis is not None else MemoryCounters()
@@ -130,7 +138,7 @@ async def running_gateway(settings: Settings) -> AsyncIterator[RunningGateway]:
         counters=counters,
         media_fetcher=fetcher,
         job_admission=build_job_admission(settings, sessions, queue, reports, redis, counters),
-        read_sessions=create_read_session_factory(engine),
+        read_sessions=autocommit_sessions,
     )
     admission, failure_audit = build_admission(settings, sessions, redis)
     server = GrpcServer(

@@ -68,14 +68,16 @@ def create_engine(database_url: str, *, echo: bool = False) -> AsyncEngine:
     return engine
 
 
-def create_read_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    """Sessions for reads that need no transaction of their own (a job, its outputs).
+def create_autocommit_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions for work of one statement (a worker's claim: an ``UPDATE ... RETURNING``)
+    and reads that need no transaction of their own (a job, its outputs).
 
-    On PostgreSQL they run in autocommit: a read in a transaction cost BEGIN, the
-    SELECT and the ROLLBACK when the connection went back to the pool, three round trips
-    for one. Each statement sees what was committed when it ran, as each statement of a
-    READ COMMITTED transaction (PostgreSQL's default) does anyway. On SQLite, where a
-    round trip is a call in this process, they are the ordinary sessions."""
+    On PostgreSQL they run in autocommit: one statement in a transaction cost BEGIN, the
+    statement and the COMMIT (or the ROLLBACK when the connection went back to the
+    pool), three round trips for one. Each statement is atomic and sees what was
+    committed when it ran, as each statement of a READ COMMITTED transaction
+    (PostgreSQL's default) does anyway. On SQLite, where a round trip is a call in this
+    process, they are the ordinary sessions."""
     if engine.dialect.name != "postgresql":
         return create_session_factory(engine)
     configure_mappers()

@@ -1,6 +1,6 @@
 """Pooled PostgreSQL connections: one the server has ended is replaced when it is taken
 and a live one is reused, checked without a round trip (``db/liveness.py``); read
-sessions run in autocommit (``create_read_session_factory``)."""
+sessions run in autocommit (``create_autocommit_session_factory``)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from comfyui_gateway.db import create_engine
-from comfyui_gateway.db.engine import create_read_session_factory, create_session_factory
+from comfyui_gateway.db.engine import create_autocommit_session_factory, create_session_factory
 from tests.db_fixtures import POSTGRES_URL
 
 GONE_WITHIN_S = 10.0
@@ -80,7 +80,7 @@ async def test_read_sessions_run_in_autocommit_and_leave_the_pool_transactional(
 ) -> None:
     """A read needs no BEGIN or ROLLBACK round trip; the same pooled connection is
     transactional again for the next ordinary session (writes stay atomic)."""
-    reads, writes = create_read_session_factory(engine), create_session_factory(engine)
+    reads, writes = create_autocommit_session_factory(engine), create_session_factory(engine)
     async with reads() as session:
         assert await _transaction_status(session) is pq.TransactionStatus.IDLE
         read_pid = (await session.execute(text("SELECT pg_backend_pid()"))).scalar_one()
@@ -92,6 +92,6 @@ async def test_read_sessions_run_in_autocommit_and_leave_the_pool_transactional(
 async def test_read_sessions_on_sqlite_are_the_ordinary_ones(tmp_path: Path) -> None:
     engine = create_engine(str(tmp_path / "gateway.db"))
     try:
-        assert create_read_session_factory(engine).kw["bind"] is engine
+        assert create_autocommit_session_factory(engine).kw["bind"] is engine
     finally:
         await engine.dispose()

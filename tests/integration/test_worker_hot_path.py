@@ -1,8 +1,8 @@
 """The worker's short path keeps its guarantees (SQLite and PostgreSQL, real emulator).
 
-One claim statement still has one winner; the lines the journal held back commit with
-the success, in order, together with the cache entry; a journal write is ordered and
-``take`` hands over exactly what was not written.
+One claim statement still has one winner, in a transaction or in autocommit; the lines
+the journal held back commit with the success, in order, together with the cache entry;
+a journal write is ordered and ``take`` hands over exactly what was not written.
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ import asyncio
 from sqlalchemy import select
 
 from comfyui_gateway.backends import MemoryBackendReports
-from comfyui_gateway.db.models import CacheEntry, WebhookDelivery
+from comfyui_gateway.db.engine import create_autocommit_session_factory
+from comfyui_gateway.db.models import CacheEntry, Job, WebhookDelivery
 from comfyui_gateway.jobs import store, transitions
 from comfyui_gateway.jobs.status import JobStatus
 from tests.delivery_helpers import GatewayCore
@@ -39,6 +40,29 @@ async def test_claim_has_one_winner(gateway_core: GatewayCore) -> None:
         )
     assert first is not None and second is None
     assert first.status is JobStatus.RUNNING and first.attempt == 1 and first.worker_id == "a"
+
+
+async def test_concurrent_claims_in_autocommit_sessions_have_one_winner(
+    gateway_core: GatewayCore,
+) -> None:
+    """Workers claim in autocommit sessions (one round trip on PostgreSQL): the single
+    conditional statement alone decides the winner."""
+    accepted = await gateway_core.submitter.submit(gateway_core.request(), "alice")
+    claims = create_autocommit_session_factory(gateway_core.sessions.kw["bind"])
+
+    async def claim(worker_id: str) -> Job | None:
+        async with claims() as session:
+            job = await transitions.claim_queued(
+                session, accepted.job_id, worker_id=worker_id, backend_url="u"
+            )
+            await session.commit()
+            return job
+
+    results = await asyncio.gather(*(claim(f"w{i}") for i in range(8)))
+    winners = [job for job in results if job is not None]
+    assert len(winners) == 1 and winners[0].attempt == 1
+    stored = await gateway_core.job(accepted.job_id)
+    assert stored.status is JobStatus.RUNNING and stored.worker_id == winners[0].worker_id
 
 
 async def test_success_carries_the_held_lines_and_the_cache_entry(
