@@ -257,7 +257,7 @@ class LocalStorage:
     async def open(self, job_id: str, stored_name: str) -> ByteStream:
         path = self._real_root() / validate_job_id(job_id) / validate_stored_name(stored_name)
         try:
-            file = await asyncio.to_thread(self._open, job_id, stored_name)
+            file, first = await asyncio.to_thread(self._open_and_read, job_id, stored_name)
         except UnsafeStoragePath as exc:
             logger.warning("refused to read through a symlink: %s", exc.message)
             raise OutputNotFound() from exc
@@ -265,11 +265,23 @@ class LocalStorage:
             if exc.errno in _NOT_AN_OUTPUT:
                 raise OutputNotFound() from exc
             raise StorageError(f"cannot read {path}: {exc.strerror}") from exc
-        return ChunkStream(self._guarded_read(file), file.close, chunk_bytes=self._read_chunk_bytes)
+        return ChunkStream(
+            self._guarded_read(file),
+            file.close,
+            chunk_bytes=self._read_chunk_bytes,
+            first=first,
+            short_read_ends=True,  # a regular file (_open_regular_file refuses the rest)
+        )
 
-    def _open(self, job_id: str, stored_name: str) -> IO[bytes]:
+    def _open_and_read(self, job_id: str, stored_name: str) -> tuple[IO[bytes], bytes]:
+        """The open file and its first chunk, in one thread hop."""
         path, _ = self._paths(job_id, stored_name)
-        return _open_regular_file(path)
+        file = _open_regular_file(path)
+        try:
+            return file, self._guarded_read(file)(self._read_chunk_bytes)
+        except BaseException:
+            file.close()
+            raise
 
     @staticmethod
     def _guarded_read(file: IO[bytes]) -> Callable[[int], bytes]:

@@ -76,7 +76,10 @@ class ChunkStream:
 
     ``read(n)`` returns up to ``n`` bytes and ``b""`` at the end; ``close`` releases the
     resource and is called exactly once, at the end, on the first error, or by
-    ``aclose``. Usage::
+    ``aclose``. ``first``: a chunk the opener already read (in the thread it opened the
+    file in). ``short_read_ends``: a read shorter than asked is the last one, true of
+    regular files (not of sockets); a small output is then one thread hop, not three
+    (open, the bytes, the empty read). Usage::
 
         async with ChunkStream(file.read, file.close) as stream:
             async for chunk in stream:
@@ -89,11 +92,16 @@ class ChunkStream:
         close: Callable[[], None],
         *,
         chunk_bytes: int = READ_CHUNK_BYTES,
+        first: bytes | None = None,
+        short_read_ends: bool = False,
     ) -> None:
         self._read = read
         self._close = close
         self._chunk_bytes = chunk_bytes
         self._closed = False
+        self._pending = first
+        self._short_read_ends = short_read_ends
+        self._at_end = False
 
     def __aiter__(self) -> Self:
         return self
@@ -101,14 +109,20 @@ class ChunkStream:
     async def __anext__(self) -> bytes:
         if self._closed:
             raise StopAsyncIteration
-        try:
-            chunk = await asyncio.to_thread(self._read, self._chunk_bytes)
-        except BaseException:
-            await self.aclose()
-            raise
+        if self._pending is not None:
+            chunk, self._pending = self._pending, None
+        elif self._at_end:
+            chunk = b""
+        else:
+            try:
+                chunk = await asyncio.to_thread(self._read, self._chunk_bytes)
+            except BaseException:
+                await self.aclose()
+                raise
         if not chunk:
             await self.aclose()
             raise StopAsyncIteration
+        self._at_end = self._short_read_ends and len(chunk) < self._chunk_bytes
         return chunk
 
     async def aclose(self) -> None:

@@ -76,3 +76,48 @@ async def test_chunk_stream_closes_on_a_read_error() -> None:
         with pytest.raises(StorageError):
             await anext(stream)
     assert closed == [True]
+
+
+class CountingReader(io.BytesIO):
+    def __init__(self, data: bytes) -> None:
+        super().__init__(data)
+        self.reads = 0
+
+    def read(self, size: int | None = -1) -> bytes:
+        self.reads += 1
+        return super().read(size)
+
+
+async def test_a_short_read_of_a_regular_file_is_its_last() -> None:
+    """A small file is the opener's first chunk and nothing more: no empty read."""
+    source = CountingReader(b"x" * 10)
+    first = source.read(16)
+    closed: list[bool] = []
+    stream = ChunkStream(
+        source.read, lambda: closed.append(True), chunk_bytes=16, first=first, short_read_ends=True
+    )
+    assert [chunk async for chunk in stream] == [b"x" * 10]
+    assert source.reads == 1 and closed == [True]
+
+
+async def test_full_chunks_read_on_until_a_short_one() -> None:
+    source = CountingReader(b"x" * 10)
+    stream = ChunkStream(source.read, lambda: None, chunk_bytes=5, short_read_ends=True)
+    assert [chunk async for chunk in stream] == [b"xxxxx", b"xxxxx"]
+    assert source.reads == 3  # two full chunks, then the empty read that proves the end
+
+
+async def test_without_short_read_ends_a_short_chunk_is_not_the_end() -> None:
+    """Sockets (S3) may return less than asked mid-stream: only an empty read ends."""
+    parts = [b"ab", b"c", b""]
+    stream = ChunkStream(lambda _: parts.pop(0), lambda: None, chunk_bytes=8)
+    assert [chunk async for chunk in stream] == [b"ab", b"c"]
+
+
+async def test_an_empty_first_chunk_ends_the_stream() -> None:
+    closed: list[bool] = []
+    stream = ChunkStream(
+        lambda _: b"never", lambda: closed.append(True), first=b"", short_read_ends=True
+    )
+    assert [chunk async for chunk in stream] == []
+    assert closed == [True]
