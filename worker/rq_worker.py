@@ -19,11 +19,13 @@ from typing import Any, TypeVar
 
 from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
+from redis.client import Pipeline
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import SimpleWorker
 from rq.job import Job as RQJob
 from rq.queue import Queue
+from rq.utils import now
 from rq.worker import WorkerStatus
 
 from comfyui_gateway.backends import RedisBackendReports
@@ -47,6 +49,11 @@ from worker.services import BackendWorker, build_backend_worker
 log = logging.getLogger("comfyui_gateway.worker")
 
 T = TypeVar("T")
+
+HEARTBEAT_EVERY_S = 5.0
+"""How often the worker's RQ key is extended (it lives ``worker_ttl`` + 60 s, 480 s by
+default). RQ's loop and the dispatcher's called the heartbeat two or three times a job,
+each three Redis round trips in the thread that dequeues."""
 
 DOWN_RECHECK_S = 1.0
 """While the backend is down the worker heartbeats (and sees a stop request) this often."""
@@ -158,6 +165,15 @@ class GatewayRQWorker(SimpleWorker):
     async_side: AsyncSide
     dispatcher: Dispatcher
     _dispatched: Dispatched | None = None
+
+    def heartbeat(self, timeout: int | None = None, pipeline: Pipeline | None = None) -> None:
+        """RQ's heartbeat, skipped while the last one is under ``HEARTBEAT_EVERY_S`` old;
+        one that sets its own timeout or rides a pipeline always goes."""
+        last = self.last_heartbeat
+        recent = last is not None and (now() - last).total_seconds() < HEARTBEAT_EVERY_S
+        if recent and timeout is None and pipeline is None:
+            return
+        super().heartbeat(timeout, pipeline)
 
     def dequeue_job_and_maintain_ttl(
         self, timeout: int | None, max_idle_time: int | None = None
