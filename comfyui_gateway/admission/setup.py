@@ -55,7 +55,10 @@ def build_job_admission(
     redis: Redis | None,
     counters: Counters | None = None,
 ) -> JobAdmission:
-    """Redis ledger when ``redis`` is given (shared by replicas), memory otherwise."""
+    """Redis ledger when ``redis`` is given (shared by replicas), memory otherwise.
+
+    ``sessions`` only ever read (the ETAs, the quota gate's prune): the server passes
+    autocommit ones, one round trip a query on PostgreSQL."""
     etas = EtaService(sessions, reports, settings.comfyui_urls, settings.MAX_CONCURRENCY)
     ledger: QuotaLedger = (
         RedisQuotaLedger(redis, namespace=settings.REDIS_NAMESPACE)

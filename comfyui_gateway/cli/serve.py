@@ -107,7 +107,7 @@ async def running_gateway(settings: Settings) -> AsyncIterator[RunningGateway]:
     await migrate_unless_current(settings.DATABASE_URL)
     engine = create_engine(settings.DATABASE_URL)
     sessions = create_session_factory(engine)
-    autocommit_sessions = create_autocommit_session_factory(engine)  # reads, claims
+    autocommit_sessions = create_autocommit_session_factory(engine)  # reads, ETAs, claims
     storage = create_storage(settings)
     await storage.check()
     redis = AsyncRedis.from_url(settings.REDIS_URL) if settings.REDIS_URL else None
@@ -137,7 +137,9 @@ async def running_gateway(settings: Settings) -> AsyncIterator[RunningGateway]:
         storage,
         counters=counters,
         media_fetcher=fetcher,
-        job_admission=build_job_admission(settings, sessions, queue, reports, redis, counters),
+        job_admission=build_job_admission(  # its queries are all reads
+            settings, autocommit_sessions, queue, reports, redis, counters
+        ),
         read_sessions=autocommit_sessions,
     )
     admission, failure_audit = build_admission(settings, sessions, redis)
