@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import event, update
@@ -78,16 +78,21 @@ async def test_prune_drops_finished_and_lost_ids_never_pending_ones(sessions: Se
     assert not (await gate.reserve("root", "admin", str(uuid.uuid4()))).held
 
 
-async def test_eta_counts_running_and_fair_share_ahead(sessions: Sessions) -> None:
-    now = utcnow()
-    history = [
+def _history(now: datetime) -> list[Job]:
+    """Three jobs that finished a minute ago in 2 s each: the estimator's samples."""
+    return [
         _job(
             status=JobStatus.SUCCEEDED,
             started_at=now - timedelta(seconds=60 + 5 * n),
             completed_at=now - timedelta(seconds=58 + 5 * n),
         )
         for n in range(3)
-    ]  # 2 s each
+    ]
+
+
+async def test_eta_counts_running_and_fair_share_ahead(sessions: Sessions) -> None:
+    now = utcnow()
+    history = _history(now)
     running = _job(status=JobStatus.RUNNING, started_at=now - timedelta(seconds=0.2))
     a1, a2 = (_job("A", created_at=now - timedelta(seconds=10 - n)) for n in range(2))
     b1 = _job("B", created_at=now - timedelta(seconds=1))
@@ -115,14 +120,7 @@ async def test_concurrent_creates_share_one_reading_of_the_queue(
     new reading (each made its own before). Proven on PostgreSQL, where a reading waits
     on the network; SQLite's inline reads finish before the next create asks."""
     now = utcnow()
-    history = [
-        _job(
-            status=JobStatus.SUCCEEDED,
-            started_at=now - timedelta(seconds=60 + 5 * n),
-            completed_at=now - timedelta(seconds=58 + 5 * n),
-        )
-        for n in range(3)
-    ]  # measured samples: the estimator stays cached across the burst
+    history = _history(now)  # measured samples: the estimator stays cached across the burst
     queued = [_job("A", created_at=now - timedelta(seconds=10 - n)) for n in range(8)]
     await _add(sessions, *history, *queued)
     clock = [100.0]
