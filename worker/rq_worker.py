@@ -56,7 +56,8 @@ default). RQ's loop and the dispatcher's called the heartbeat two or three times
 each three Redis round trips in the thread that dequeues."""
 
 DOWN_RECHECK_S = 1.0
-"""While the backend is down the worker heartbeats (and sees a stop request) this often."""
+"""While the backend is down the worker looks again (and sees a stop request) this often;
+it heartbeats every ``HEARTBEAT_EVERY_S`` meanwhile."""
 
 
 async def reachable_within(monitor: BackendMonitor, timeout_s: float) -> bool:

@@ -159,8 +159,9 @@ class EtaService:
         self._reading: asyncio.Future[_QueueState | None] | None = None
 
     async def for_job(self, session: AsyncSession, job: Job, *, fresh: bool = False) -> JobEta:
-        """The job's position and ETA; ``fresh``: from a reading of the queue begun after
-        this call (a create must see itself and the jobs submitted just before)."""
+        """The job's position and ETA; ``fresh``: from a reading of the queue at most
+        FRESH_CACHE_S old (or one under way), the jobs queued since it counted apart, so
+        a create counts itself and the jobs submitted just before it."""
         estimator = await self._current_estimator(session)
         own = estimator.seconds(job.workflow_id, work_units(job.inputs))
         if job.status.is_terminal:
