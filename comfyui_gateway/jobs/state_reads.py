@@ -8,13 +8,16 @@ of a job share:
 
 - a **snapshot** read in flight, if it started after the caller subscribed (so the
   subscribe-then-read order still guarantees nothing published is lost);
-- a **recheck** read started within the last ``recheck_fresh_s``, in flight or done
-  (a fallback for a lost terminal event tolerates a second-old answer).
+- a **recheck** read started in the current ``recheck_fresh_s`` window (windows fall at
+  the same instants for every watcher), in flight or done (a fallback for a lost
+  terminal event tolerates a second-old answer).
 
 The watchers of a waiting job recheck on shared ticks (``recheck_due_in``): they wake
 together, share one fresh read and see a new queue position within one delivery
 round of its being read. On timers of their own (from when each attached) they took
-turns at one read for up to a second, each showing an older position than the last.
+turns at one read for up to a second, each showing an older position than the last;
+and a read is shared within its window only, so a tick whose first read started late
+(a busy loop) does not hand the next tick's watchers a position nearly a second old.
 
 The job is read without an owner filter and the caller's owner is checked afterwards,
 so sharing never shows one caller's job to another (JobNotFound, like ``get_job``).
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -55,8 +59,10 @@ class JobStateReads:
         recheck_fresh_s: float = RECHECK_FRESH_S,
         *,
         etas: EtaService | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._sessions = sessions
+        self._clock = clock
         self._etas = etas
         self._fresh_s = recheck_fresh_s
         self._latest: dict[tuple[str, EventType], _Read] = {}
@@ -72,11 +78,11 @@ class JobStateReads:
     ) -> JobEvent:
         """The job's state as a ``kind`` event, from a read that started at or after
         ``not_before`` (``time.monotonic()``); a ``recheck`` also takes one that started
-        within ``recheck_fresh_s``."""
+        in the current ``recheck_fresh_s`` window."""
         key = (job_id, kind)
         entry = self._latest.get(key)
         if entry is None or not self._usable(entry, recheck, not_before):
-            entry = _Read(time.monotonic(), asyncio.ensure_future(self._load(job_id, kind)))
+            entry = _Read(self._clock(), asyncio.ensure_future(self._load(job_id, kind)))
             self._latest[key] = entry
             entry.result.add_done_callback(lambda _: self._finish(key, entry))
         job_owner, event = await asyncio.shield(entry.result)
@@ -89,13 +95,16 @@ class JobStateReads:
         fall every ``interval_s`` (at least ``recheck_fresh_s``, so a tick's first read
         is a new one) at the same instants for every watcher in this process."""
         period = max(interval_s, self._fresh_s)
-        clock = time.monotonic() if now is None else now
+        clock = self._clock() if now is None else now
         return period - clock % period + DUE_MARGIN_S
 
     def _usable(self, entry: _Read, recheck: bool, not_before: float) -> bool:
         if entry.started >= not_before:
             return True
-        return recheck and time.monotonic() - entry.started <= self._fresh_s
+        if not recheck:
+            return False
+        now = self._clock()
+        return entry.started >= now - now % self._fresh_s
 
     def _finish(self, key: tuple[str, EventType], entry: _Read) -> None:
         failed = entry.result.cancelled() or entry.result.exception() is not None

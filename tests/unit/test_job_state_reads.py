@@ -84,13 +84,19 @@ async def test_a_snapshot_never_reuses_a_read_older_than_its_subscription(
     stored_job: tuple[CountingSessions, str],
 ) -> None:
     sessions, job_id = stored_job
-    reads = JobStateReads(sessions)  # type: ignore[arg-type]
-    await reads.read(job_id, None, EventType.SNAPSHOT, not_before=time.monotonic())
-    await reads.read(job_id, None, EventType.SNAPSHOT, not_before=time.monotonic())
+    now = [10.2]
+    reads = JobStateReads(sessions, recheck_fresh_s=1.0, clock=lambda: now[0])  # type: ignore[arg-type]
+
+    async def read(kind: EventType, recheck: bool = False) -> None:
+        now[0] += 0.001
+        await reads.read(job_id, None, kind, not_before=now[0], recheck=recheck)
+
+    await read(EventType.SNAPSHOT)
+    await read(EventType.SNAPSHOT)
     assert sessions.opened == 2
     # A recheck may take a read that started within the freshness window.
-    await reads.read(job_id, None, EventType.STATUS, not_before=time.monotonic(), recheck=True)
-    await reads.read(job_id, None, EventType.STATUS, not_before=time.monotonic(), recheck=True)
+    await read(EventType.STATUS, recheck=True)
+    await read(EventType.STATUS, recheck=True)
     assert sessions.opened == 3
 
 
@@ -128,3 +134,24 @@ async def test_a_tick_never_comes_before_the_last_read_went_stale(
     assert reads.recheck_due_in(0.2, now=10.25) == pytest.approx(0.75 + DUE_MARGIN_S)
     # Woken on a tick, the next one is a whole period away.
     assert reads.recheck_due_in(1.0, now=11.0) == pytest.approx(1.0 + DUE_MARGIN_S)
+
+
+async def test_a_recheck_never_reuses_the_read_of_an_earlier_tick(
+    stored_job: tuple[CountingSessions, str],
+) -> None:
+    """A tick's first read that started late (a busy loop) is not the next tick's read:
+    it would show the next tick's watchers a queue position nearly a second old."""
+    sessions, job_id = stored_job
+    now = [10.3]
+    reads = JobStateReads(sessions, recheck_fresh_s=1.0, clock=lambda: now[0])  # type: ignore[arg-type]
+
+    async def recheck() -> None:
+        await reads.read(job_id, None, EventType.STATUS, not_before=now[0], recheck=True)
+
+    await recheck()
+    now[0] = 10.95
+    await recheck()
+    assert sessions.opened == 1  # the same tick's read, shared
+    now[0] = 11.0 + DUE_MARGIN_S
+    await recheck()
+    assert sessions.opened == 2  # 0.7 s old, but from the tick before
