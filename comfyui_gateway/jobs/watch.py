@@ -133,37 +133,55 @@ def _place(event: JobEvent) -> tuple[int, int]:
 
 
 def conflate(events: list[JobEvent]) -> list[JobEvent]:
-    """Drop progress steps superseded by a later step of the same node in the same batch,
-    and every preview frame but the batch's last.
+    """Drop the events of a batch that a later event of the same batch makes stale.
 
-    A watcher that keeps up gets every event; one that lags (a slow client, thousands of
-    watchers) gets the latest step and the latest frame instead of a backlog of stale ones.
+    A watcher that keeps up reads its events one at a time and gets every one; one that
+    lags (a slow client, a thousand watchers on one job) finds several waiting, and
+    should get the job's latest state at once rather than a backlog that delays the end
+    of the stream. Every event carries the job's full status and overall progress, so:
+    a progress step is stale once a later step of its node, a later node or the terminal
+    event is waiting; a node event once a later node or the terminal is; a preview frame
+    once a later frame or the terminal is; an output once a ``succeeded`` terminal event
+    (which lists every stored output) is. Status changes and the terminal event are
+    never dropped, and what is kept stays in order.
     """
-    last_preview = max(
-        (i for i, event in enumerate(events) if event.type is EventType.PREVIEW), default=-1
-    )
     kept: list[JobEvent] = []
-    for index, event in enumerate(events):
-        if event.type is EventType.PREVIEW and index != last_preview:
-            continue
-        # A step supersedes the latest kept step of its node even across the kept frame.
-        last = len(kept) - 1
-        if (
-            last >= 0
-            and kept[last].type is EventType.PREVIEW
-            and event.type is not EventType.PREVIEW
-        ):
-            last -= 1
-        if last >= 0 and _supersedes(event, kept[last]):
-            kept[last] = event
-        else:
+    later = _Later()
+    for event in reversed(events):
+        if not later.supersedes(event):
             kept.append(event)
+        later.add(event)
+    kept.reverse()
     return kept
 
 
-def _supersedes(newer: JobEvent, older: JobEvent) -> bool:
-    return (
-        newer.type is EventType.PROGRESS
-        and older.type is EventType.PROGRESS
-        and newer.node == older.node
-    )
+class _Later:
+    """What the events after the one being looked at (walking a batch backwards) say."""
+
+    def __init__(self) -> None:
+        self.terminal: JobEvent | None = None
+        self.node = False
+        self.preview = False
+        self.stepped_nodes: set[str] = set()
+
+    def add(self, event: JobEvent) -> None:
+        if event.type is EventType.TERMINAL:
+            self.terminal = event
+        elif event.type is EventType.NODE:
+            self.node = True
+        elif event.type is EventType.PREVIEW:
+            self.preview = True
+        elif event.type is EventType.PROGRESS:
+            self.stepped_nodes.add(event.node)
+
+    def supersedes(self, event: JobEvent) -> bool:
+        ended = self.terminal is not None
+        if event.type is EventType.PROGRESS:
+            return ended or self.node or event.node in self.stepped_nodes
+        if event.type is EventType.NODE:
+            return ended or self.node
+        if event.type is EventType.PREVIEW:
+            return ended or self.preview
+        if event.type is EventType.OUTPUT:
+            return self.terminal is not None and self.terminal.status == "succeeded"
+        return False
