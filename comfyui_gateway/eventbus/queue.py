@@ -27,11 +27,21 @@ DEFAULT_QUEUE_SIZE = 128
 """Events buffered per subscriber; a sampler run of 20-50 steps fits with room to spare."""
 
 
+CLOCK_SLACK_S = 0.001
+"""A timer may fire this much before its deadline (the loop's clock is coarse): a wake-up
+that close to the deadline is the deadline."""
+
+
 class EventQueue:
     """A bounded FIFO of one subscriber's events; ``put`` never blocks, ``get`` waits.
 
     ``get`` returns ``None`` once the queue is closed and drained, so a reader ends after
     the events already buffered instead of losing them.
+
+    A reader that waits with a deadline (a quiet stream's recheck) arms one timer per
+    queue and keeps it while it fires no later than needed: a thousand watchers of one
+    job each read after every event, and a timer made and cancelled per read (what
+    ``asyncio.timeout`` does) was a third of the CPU of passing an event on.
     """
 
     def __init__(self, maxsize: int = DEFAULT_QUEUE_SIZE) -> None:
@@ -39,7 +49,8 @@ class EventQueue:
             raise ValueError(f"an event queue holds at least one event, not {maxsize}")
         self._maxsize = maxsize
         self._events: deque[JobEvent] = deque()
-        self._ready = asyncio.Event()
+        self._waiter: asyncio.Future[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
         self._sealed = False
         self._closed = False
         self.dropped = 0
@@ -59,15 +70,26 @@ class EventQueue:
         self._events.append(event)
         if event.is_terminal:
             self._sealed = True
-        self._ready.set()
+        self._wake()
 
-    async def get(self) -> JobEvent | None:
-        """The next event, waiting for one; ``None`` when closed and nothing is left."""
+    async def get(self, deadline: float | None = None) -> JobEvent | None:
+        """The next event, waiting for one; ``None`` when closed and nothing is left.
+
+        With ``deadline`` (the running loop's ``time()``), raises ``TimeoutError`` if it
+        passes while the queue is empty."""
         while not self._events:
             if self._closed:
                 return None
-            self._ready.clear()
-            await self._ready.wait()
+            loop = asyncio.get_running_loop()
+            if deadline is not None:
+                if loop.time() + CLOCK_SLACK_S >= deadline:
+                    raise TimeoutError
+                self._arm(loop, deadline)
+            waiter = self._waiter = loop.create_future()
+            try:
+                await waiter
+            finally:
+                self._waiter = None
         return self._events.popleft()
 
     def take_buffered(self) -> list[JobEvent]:
@@ -79,7 +101,10 @@ class EventQueue:
     def close(self) -> None:
         """Accept no more events; readers drain what is buffered, then get ``None``."""
         self._closed = True
-        self._ready.set()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._wake()
 
     @property
     def closed(self) -> bool:
@@ -87,3 +112,21 @@ class EventQueue:
 
     def __len__(self) -> int:
         return len(self._events)
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _arm(self, loop: asyncio.AbstractEventLoop, deadline: float) -> None:
+        """Make sure a timer wakes the reader by ``deadline``. One that fires earlier is
+        kept (the reader, woken early, finds its deadline not reached and re-arms)."""
+        if self._timer is not None:
+            if self._timer.when() <= deadline:
+                return
+            self._timer.cancel()
+        self._timer = loop.call_at(deadline, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._wake()

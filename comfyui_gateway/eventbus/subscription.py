@@ -99,11 +99,16 @@ class Subscription:
         return events
 
     async def __anext__(self) -> JobEvent:
+        return await self.next_event()
+
+    async def next_event(self, deadline: float | None = None) -> JobEvent:
+        """The next event (``StopAsyncIteration`` at the end); with ``deadline`` (the
+        running loop's ``time()``), ``TimeoutError`` if none comes before it."""
         if self._state is _State.NEW:
             raise RuntimeError("enter the subscription first: async with bus.subscribe(...)")
         if self._finished:
             raise StopAsyncIteration
-        event = await self._queue.get()
+        event = await self._queue.get(deadline)
         if event is None:
             self._finished = True
             raise StopAsyncIteration

@@ -55,8 +55,9 @@ async def watch_job(
 
     Per event a watcher only wakes and reads its queue: no task or future is made per
     event (one job watched by a thousand streams wakes a thousand of them each time),
-    the quiet-stream recheck is a timeout on the read, and shutdown is one waiter per
-    stream that closes the subscription.
+    the quiet-stream recheck is a deadline on the read (one timer per stream, kept while
+    it is early enough, not one per read), and shutdown is one waiter per stream that
+    closes the subscription.
     """
     reads = reads or JobStateReads(sessions)
     async with bus.subscribe(job_id) as events:
@@ -92,14 +93,13 @@ async def _live(
     """Live events (conflated per batch) until a terminal one, the database's terminal
     state after a quiet spell, or the job's state when the bus closes or shuts down;
     while queued, a status event whenever the position or ETA (``shown``) changes."""
-    iterator = aiter(events)
+    loop = asyncio.get_running_loop()
     while True:
         try:
             wait_s = (
                 reads.recheck_due_in(min(recheck_s, QUEUED_RECHECK_S)) if shown[0] else recheck_s
             )
-            async with asyncio.timeout(wait_s):
-                event = await anext(iterator)
+            event = await events.next_event(deadline=loop.time() + wait_s)
         except TimeoutError:
             event = await reads.read(
                 job_id, owner, EventType.STATUS, not_before=time.monotonic(), recheck=True
@@ -119,7 +119,8 @@ async def _live(
                 state = replace(state, message=SHUTDOWN_MESSAGE)
             yield state
             return
-        for item in conflate([event, *events.take_buffered()]):
+        buffered = events.take_buffered()
+        for item in conflate([event, *buffered]) if buffered else (event,):
             if item.status != "queued":
                 shown = (0, 0)
             yield item

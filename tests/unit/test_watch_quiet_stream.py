@@ -1,0 +1,91 @@
+"""A stream whose terminal event never comes (lost with a Redis outage) still ends: a
+quiet stream re-reads the database, and ends with the stored terminal state."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from comfyui_gateway.db.engine import create_engine, create_session_factory
+from comfyui_gateway.db.migrate import migrate
+from comfyui_gateway.db.models.job import Job
+from comfyui_gateway.db.types import utcnow
+from comfyui_gateway.eventbus import MemoryEventBus
+from comfyui_gateway.events import EventType, JobEvent
+from comfyui_gateway.jobs.priority import JobPriority
+from comfyui_gateway.jobs.status import JobStatus
+from comfyui_gateway.jobs.watch import watch_job
+
+RECHECK_S = 0.1
+
+
+@pytest.fixture
+async def running_job(
+    tmp_path: Path,
+) -> AsyncIterator[tuple[async_sessionmaker[AsyncSession], str]]:
+    url = str(tmp_path / "quiet.db")
+    await migrate(url)
+    engine = create_engine(url)
+    sessions = create_session_factory(engine)
+    job_id = str(uuid.uuid4())
+    async with sessions() as session:
+        now = utcnow()
+        session.add(
+            Job(
+                id=job_id,
+                workflow_id="icon_512",
+                owner="alice",
+                status=JobStatus.RUNNING,
+                priority=JobPriority.NORMAL,
+                inputs={},
+                inputs_digest="0" * 64,
+                created_at=now,
+                queued_at=now,
+                started_at=now,
+                attempt=1,
+                progress=40.0,
+            )
+        )
+        await session.commit()
+    yield sessions, job_id
+    await engine.dispose()
+
+
+async def test_a_quiet_stream_ends_with_the_stored_terminal_state(
+    running_job: tuple[async_sessionmaker[AsyncSession], str],
+) -> None:
+    sessions, job_id = running_job
+    bus = MemoryEventBus()
+    seen: list[JobEvent] = []
+    step = JobEvent(type=EventType.PROGRESS, job_id=job_id, status="running", progress=60.0)
+
+    async def follow() -> None:
+        async for event in watch_job(sessions, bus, job_id, "alice", recheck_s=RECHECK_S):
+            seen.append(event)
+            if event.type is EventType.SNAPSHOT:
+                await bus.publish(step)
+            elif event.type is EventType.PROGRESS:
+                # The job ends, but its terminal event is never published.
+                async with sessions() as session:
+                    await session.execute(
+                        update(Job)
+                        .where(Job.id == job_id)
+                        .values(status=JobStatus.SUCCEEDED, progress=100.0, completed_at=utcnow())
+                    )
+                    await session.commit()
+
+    async with asyncio.timeout(30):
+        await follow()
+    assert [event.type for event in seen] == [
+        EventType.SNAPSHOT,
+        EventType.PROGRESS,
+        EventType.TERMINAL,
+    ]
+    assert seen[-1].status == "succeeded" and seen[-1].progress == 100.0
+    await bus.close()
