@@ -5,13 +5,14 @@ has its snapshot; then the blockers are cancelled and the job runs. An event's d
 the time from the worker stamping it (its ``timestamp``) to a subscriber reading it,
 on the same machine clock. Target (issue 13): every stream ends with the terminal
 event, p99 delay ≤ 100 ms, in both modes. The baseline is the same figure for one
-lone watcher of an identical job in the same stack.
+lone watcher of an identical job in the same stack. The watchers are
+``bench.sse_watcher``'s (they note arrivals and parse after the end): through aiohttp
+they took as much of the two cores as the server's sending.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import multiprocessing
 import os
 import time
@@ -19,9 +20,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import aiohttp
 import requests
 
+from bench import sse_watcher
 from bench.common import MODES, WORKFLOW, Figure, Mode, heading, percentile, record, running_stack
 
 SUBSCRIBERS = int(os.environ.get("BENCH_SUBSCRIBERS", "1000"))
@@ -31,8 +32,6 @@ WATCHED = {"prompt": "fanout", "width": 64, "height": 64, "steps": 20}
 BLOCKER = {"prompt": "block", "width": 64, "height": 64, "steps": 150}
 BLOCKERS = 8
 """Queued ahead of the watched job, 3 s each: room to attach, cancelled once attached."""
-TERMINAL_MARK = b'"type":"terminal"'
-"""How a subscriber spots the last event without parsing each one as it arrives."""
 
 
 @dataclass
@@ -55,81 +54,81 @@ class Watch:
                 self.add(kind, delay)
 
 
-async def _subscriber(
-    session: aiohttp.ClientSession, url: str, ready: asyncio.Event, watch: Watch
-) -> None:
-    """Stamps each event as it arrives and parses them after the stream ends, so what
-    the delays measure is delivery, not this client's own JSON and date parsing (four
-    client processes share the gateway's two cores)."""
-    arrived: list[tuple[float, bytes]] = []
-    ended = False
-    async with session.get(url) as stream:
-        async for line in stream.content:
-            if not line.startswith(b"data: "):
-                continue
-            arrived.append((time.time(), line))
-            ready.set()
-            if TERMINAL_MARK in line:
-                ended = True
-                break
-    ready.set()
-    for received_at, line in arrived:
-        event = json.loads(line[6:])
-        if event["type"] != "snapshot":
-            watch.add(event["type"], received_at - _epoch(event["timestamp"]))
-    watch.counts.append(len(arrived) if ended else -1)
+def _tally(watchers: list[sse_watcher.SSEWatcher]) -> Watch:
+    """Each ended stream's events and delays (``-1`` events: it had no terminal event)."""
+    watch = Watch()
+    for watcher in watchers:
+        arrived = list(watcher.events())
+        for received_at, event in arrived:
+            if event["type"] != "snapshot":
+                watch.add(event["type"], received_at - _epoch(event["timestamp"]))
+        ended = bool(arrived) and arrived[-1][1]["type"] == "terminal"
+        watch.counts.append(len(arrived) if ended else -1)
+    return watch
 
 
 def _epoch(stamp: str) -> float:
     return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
 
 
-async def _watchers(url: str, count: int, attached: Any) -> Watch:
-    """``count`` watchers of ``url`` in this process; ``attached`` is put to once all
-    have their snapshot."""
-    connector = aiohttp.TCPConnector(limit=0)
-    timeout = aiohttp.ClientTimeout(total=300)
-    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-        watch = Watch()
-        readies = [asyncio.Event() for _ in range(count)]
-        tasks = [asyncio.create_task(_subscriber(session, url, ready, watch)) for ready in readies]
-        await asyncio.gather(*(ready.wait() for ready in readies))
-        attached.put(True)
-        await asyncio.gather(*tasks)
-        return watch
+async def _watchers(url: str, count: int, attached: Any) -> list[sse_watcher.SSEWatcher]:
+    """``count`` watchers of ``url`` in this process, once every stream has ended;
+    ``attached`` is put to once all have their first bytes (the snapshot)."""
+    readies = [asyncio.Event() for _ in range(count)]
+    watchers = await asyncio.gather(*(sse_watcher.watch(url, ready) for ready in readies))
+    await asyncio.gather(*(ready.wait() for ready in readies))
+    attached.put(True)
+    await asyncio.wait_for(asyncio.gather(*(watcher.ended for watcher in watchers)), timeout=300)
+    return list(watchers)
 
 
-def _watcher_process(url: str, count: int, attached: Any, results: Any) -> None:
-    watch = asyncio.run(_watchers(url, count, attached))
-    results.put(watch)
+def _watcher_process(url: str, count: int, queues: _Queues) -> None:
+    """Parses only when told: a process done early would take CPU from the streams of
+    the others, still waiting for their terminal event."""
+    watchers = asyncio.run(_watchers(url, count, queues.attached))
+    queues.ended.put(True)
+    queues.tally.wait(timeout=300)
+    queues.results.put(_tally(watchers))
+
+
+@dataclass
+class _Queues:
+    """How the parent and its watcher processes hand over: attached, ended, go, results."""
+
+    attached: Any
+    ended: Any
+    tally: Any
+    results: Any
 
 
 def _watch_one_job(base_url: str, subscribers: int) -> tuple[Watch, float]:
     """Watchers spread over ``CLIENT_PROCESSES`` processes (as real clients are), so one
-    client process parsing every stream is not what the delay measures."""
+    client process reading every stream is not what the delay measures."""
     blockers = [_submit(base_url, BLOCKER) for _ in range(BLOCKERS)]
     job_id = _submit(base_url, WATCHED)
     url = f"{base_url}/jobs/{job_id}/events"
     context = multiprocessing.get_context("fork")
-    attached, results = context.Queue(), context.Queue()
+    queues = _Queues(context.Queue(), context.Queue(), context.Event(), context.Queue())
     processes = min(CLIENT_PROCESSES, subscribers)
     shares = [subscribers // processes + (i < subscribers % processes) for i in range(processes)]
     started = time.perf_counter()
     workers = [
-        context.Process(target=_watcher_process, args=(url, share, attached, results))
-        for share in shares
+        context.Process(target=_watcher_process, args=(url, share, queues)) for share in shares
     ]
     for worker in workers:
         worker.start()
     for _ in workers:
-        attached.get(timeout=120)
+        queues.attached.get(timeout=120)
     attach_s = time.perf_counter() - started
     for blocker in blockers:
         # 409 when a blocker already ended: nothing left to cancel.
         requests.post(f"{base_url}/jobs/{blocker}/cancel", timeout=30)
+    for _ in workers:
+        queues.ended.get(timeout=300)
+    queues.tally.set()
     watch = Watch()
     for _ in workers:
-        watch.merge(results.get(timeout=300))
+        watch.merge(queues.results.get(timeout=300))
     for worker in workers:
         worker.join()
     return watch, attach_s
