@@ -36,6 +36,7 @@ from comfyui_gateway.db.engine import (
     create_session_factory,
 )
 from comfyui_gateway.eventbus import RedisEventBus
+from comfyui_gateway.heap import freeze_started_process
 from comfyui_gateway.jobqueue import RQJobQueue
 from comfyui_gateway.jobqueue.rq_queue import rq_job_timeout
 from comfyui_gateway.scheduling import SchedulerConfig
@@ -242,6 +243,7 @@ def run_rq_worker(
             connection, queue, backend_url, SchedulerConfig.from_settings(settings)
         )
         log.info("worker started", extra={"backend": backend_url, "queues": worker.queue_names()})
+        freeze_started_process()
         worker.work(burst=burst, logging_level="WARNING")
         worker.dispatcher.close()
     finally:

@@ -31,6 +31,7 @@ from comfyui_gateway.db.engine import (
 )
 from comfyui_gateway.db.revision import migrate_unless_current
 from comfyui_gateway.eventbus import EventBus, MemoryEventBus, RedisEventBus
+from comfyui_gateway.heap import freeze_started_process
 from comfyui_gateway.jobqueue import InProcessJobQueue, JobQueue, RQJobQueue
 from comfyui_gateway.jobqueue.rq_queue import rq_job_timeout
 from comfyui_gateway.media.setup import build_fetcher
@@ -181,5 +182,6 @@ async def serve(settings: Settings) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     async with running_gateway(settings):
+        freeze_started_process()  # everything built: collections walk only what serving adds
         await stop.wait()
         log.info("shutting down")
