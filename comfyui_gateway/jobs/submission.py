@@ -41,6 +41,7 @@ from comfyui_gateway.cache.keys import cache_key, canonical_json, checkpoint_nam
 from comfyui_gateway.db.models.job import Job
 from comfyui_gateway.db.models.job_log import JobLog
 from comfyui_gateway.db.models.job_output import JobOutput
+from comfyui_gateway.db.plain_insert import insert_new
 from comfyui_gateway.db.translate import translate_db_errors
 from comfyui_gateway.db.types import utcnow
 from comfyui_gateway.errors import Conflict, ValidationError
@@ -342,6 +343,17 @@ class JobSubmitter:
         media: ResolvedMedia,
     ) -> None:
         with translate_db_errors():
+            if job.cached_from_job_id is None and not media.inputs:
+                # The usual case, three plain INSERTs (``db.plain_insert``).
+                key = (
+                    idempotency.key_for(owner, request_id, job.id)
+                    if request_id is not None
+                    else None
+                )
+                queued = JobLog(job_id=job.id, level="info", message="Job queued")
+                await insert_new(session, job, *([key] if key else []), queued)
+                await session.commit()
+                return
             session.add(job)
             await session.flush()
             session.add_all(job_input_rows(job.id, media))
