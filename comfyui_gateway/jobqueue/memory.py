@@ -38,6 +38,10 @@ class InProcessJobQueue:
         self._version += 1
         async with self._changed:
             self._changed.notify_all()
+        # Hand the loop to a waiting slot now: it claims the job and posts the prompt
+        # before the caller's next work (the 202's queue position and ETA, ~2 ms) runs
+        # first on this one thread and the backend waits for it.
+        await asyncio.sleep(0)
 
     async def take(self, backend: str = "") -> str:
         """The job id ``backend`` runs next; waits while nothing is for it."""

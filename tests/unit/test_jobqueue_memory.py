@@ -78,3 +78,20 @@ async def test_a_job_left_to_its_backend_is_taken_elsewhere_after_the_wait() -> 
     waited = asyncio.get_running_loop().time()
     assert await asyncio.wait_for(queue.take("gpu-2"), 5) == "x-1"
     assert asyncio.get_running_loop().time() - waited >= 0.15
+
+
+async def test_a_waiting_slot_has_the_job_when_enqueue_returns() -> None:
+    """The enqueuer's next work (the 202's ETA) runs after the slot took the job: on one
+    thread, the other order made the backend wait for it."""
+    queue = InProcessJobQueue()
+    taken: list[str] = []
+
+    async def slot() -> None:
+        taken.append(await queue.take())
+
+    waiting = asyncio.create_task(slot())
+    await asyncio.sleep(0)  # the slot runs until it sleeps on the queue
+    assert queue._changed._waiters
+    await queue.enqueue(QueueEntry("job-1", JobPriority.NORMAL))
+    assert taken == ["job-1"]
+    await waiting
