@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -14,13 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from comfyui_gateway.db.engine import create_engine, create_session_factory
 from comfyui_gateway.db.migrate import migrate
-from comfyui_gateway.db.models.job import Job
-from comfyui_gateway.db.types import utcnow
 from comfyui_gateway.errors import JobNotFound
 from comfyui_gateway.events import EventType
-from comfyui_gateway.jobs.priority import JobPriority
 from comfyui_gateway.jobs.state_reads import DUE_MARGIN_S, JobStateReads
-from comfyui_gateway.jobs.status import JobStatus
+from tests.job_rows import running_job
 
 
 class CountingSessions:
@@ -43,24 +39,10 @@ async def stored_job(tmp_path: Path) -> AsyncIterator[tuple[CountingSessions, st
     await migrate(url)
     engine = create_engine(url)
     sessions = create_session_factory(engine)
-    job_id = str(uuid.uuid4())
+    job = running_job()
+    job_id = job.id
     async with sessions() as session:
-        now = utcnow()
-        session.add(
-            Job(
-                id=job_id,
-                workflow_id="icon_512",
-                owner="alice",
-                status=JobStatus.RUNNING,
-                priority=JobPriority.NORMAL,
-                inputs={},
-                inputs_digest="0" * 64,
-                created_at=now,
-                queued_at=now,
-                attempt=1,
-                progress=40.0,
-            )
-        )
+        session.add(job)
         await session.commit()
     yield CountingSessions(sessions), job_id
     await engine.dispose()

@@ -4,7 +4,6 @@ quiet stream re-reads the database, and ends with the stored terminal state."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -18,9 +17,9 @@ from comfyui_gateway.db.models.job import Job
 from comfyui_gateway.db.types import utcnow
 from comfyui_gateway.eventbus import MemoryEventBus
 from comfyui_gateway.events import EventType, JobEvent
-from comfyui_gateway.jobs.priority import JobPriority
 from comfyui_gateway.jobs.status import JobStatus
 from comfyui_gateway.jobs.watch import watch_job
+from tests.job_rows import running_job as running_job_row
 
 RECHECK_S = 0.1
 
@@ -33,25 +32,10 @@ async def running_job(
     await migrate(url)
     engine = create_engine(url)
     sessions = create_session_factory(engine)
-    job_id = str(uuid.uuid4())
+    job = running_job_row()
+    job_id = job.id
     async with sessions() as session:
-        now = utcnow()
-        session.add(
-            Job(
-                id=job_id,
-                workflow_id="icon_512",
-                owner="alice",
-                status=JobStatus.RUNNING,
-                priority=JobPriority.NORMAL,
-                inputs={},
-                inputs_digest="0" * 64,
-                created_at=now,
-                queued_at=now,
-                started_at=now,
-                attempt=1,
-                progress=40.0,
-            )
-        )
+        session.add(job)
         await session.commit()
     yield sessions, job_id
     await engine.dispose()
