@@ -11,12 +11,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from comfyui_gateway.db.engine import create_engine, create_session_factory
-from comfyui_gateway.db.migrate import migrate
 from comfyui_gateway.errors import JobNotFound
 from comfyui_gateway.events import EventType
 from comfyui_gateway.jobs.state_reads import DUE_MARGIN_S, JobStateReads
-from tests.job_rows import running_job
+from tests.job_rows import database_holding, running_job
 
 
 class CountingSessions:
@@ -35,17 +33,9 @@ class CountingSessions:
 
 @pytest.fixture
 async def stored_job(tmp_path: Path) -> AsyncIterator[tuple[CountingSessions, str]]:
-    url = str(tmp_path / "reads.db")
-    await migrate(url)
-    engine = create_engine(url)
-    sessions = create_session_factory(engine)
     job = running_job()
-    job_id = job.id
-    async with sessions() as session:
-        session.add(job)
-        await session.commit()
-    yield CountingSessions(sessions), job_id
-    await engine.dispose()
+    async with database_holding(tmp_path / "reads.db", job) as sessions:
+        yield CountingSessions(sessions), job.id
 
 
 async def test_concurrent_snapshots_share_one_read(

@@ -11,14 +11,13 @@ import pytest
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from comfyui_gateway.db.engine import create_engine, create_session_factory
-from comfyui_gateway.db.migrate import migrate
 from comfyui_gateway.db.models.job import Job
 from comfyui_gateway.db.types import utcnow
 from comfyui_gateway.eventbus import MemoryEventBus
 from comfyui_gateway.events import EventType, JobEvent
 from comfyui_gateway.jobs.status import JobStatus
 from comfyui_gateway.jobs.watch import watch_job
+from tests.job_rows import database_holding
 from tests.job_rows import running_job as running_job_row
 
 RECHECK_S = 0.1
@@ -28,17 +27,9 @@ RECHECK_S = 0.1
 async def running_job(
     tmp_path: Path,
 ) -> AsyncIterator[tuple[async_sessionmaker[AsyncSession], str]]:
-    url = str(tmp_path / "quiet.db")
-    await migrate(url)
-    engine = create_engine(url)
-    sessions = create_session_factory(engine)
     job = running_job_row()
-    job_id = job.id
-    async with sessions() as session:
-        session.add(job)
-        await session.commit()
-    yield sessions, job_id
-    await engine.dispose()
+    async with database_holding(tmp_path / "quiet.db", job) as sessions:
+        yield sessions, job.id
 
 
 async def test_a_quiet_stream_ends_with_the_stored_terminal_state(
