@@ -41,13 +41,13 @@ from comfyui_gateway.cache.keys import cache_key, canonical_json, checkpoint_nam
 from comfyui_gateway.db.models.job import Job
 from comfyui_gateway.db.models.job_log import JobLog
 from comfyui_gateway.db.models.job_output import JobOutput
-from comfyui_gateway.db.plain_insert import insert_new
 from comfyui_gateway.db.translate import translate_db_errors
 from comfyui_gateway.db.types import utcnow
 from comfyui_gateway.errors import Conflict, ValidationError
 from comfyui_gateway.jobqueue.base import JobQueue
 from comfyui_gateway.jobs import idempotency
 from comfyui_gateway.jobs.priority import JobPriority
+from comfyui_gateway.jobs.queued_rows import insert_queued
 from comfyui_gateway.jobs.request_checks import check_job_request
 from comfyui_gateway.jobs.status import JobStatus
 from comfyui_gateway.jobs.views import output_url
@@ -344,14 +344,14 @@ class JobSubmitter:
     ) -> None:
         with translate_db_errors():
             if job.cached_from_job_id is None and not media.inputs:
-                # The usual case, three plain INSERTs (``db.plain_insert``).
+                # The usual case: three plain INSERTs, one statement on PostgreSQL.
                 key = (
                     idempotency.key_for(owner, request_id, job.id)
                     if request_id is not None
                     else None
                 )
                 queued = JobLog(job_id=job.id, level="info", message="Job queued")
-                await insert_new(session, job, *([key] if key else []), queued)
+                await insert_queued(session, job, key, queued)
                 await session.commit()
                 return
             session.add(job)
