@@ -46,7 +46,7 @@ from worker.comfyui.history import HistoryRecord
 from worker.comfyui.outputs import OutputRef
 from worker.comfyui.progress import ProgressTracker
 from worker.comfyui.system import QueueSnapshot
-from worker.comfyui.websocket import EventStream, StreamState
+from worker.comfyui.websocket import EventStream, Item, StreamState
 
 log = logging.getLogger(__name__)
 #: Seconds to wait for the history entry after ``execution_success`` (it is written last).
@@ -84,6 +84,21 @@ def terminal_from_history(record: HistoryRecord) -> Event:
             details={"promptId": record.prompt_id, "status": record.status},
         ),
     )
+
+
+async def next_item(queue: asyncio.Queue[Item], timeout_s: float) -> Item | None:
+    """The next queued item, or None after ``timeout_s`` without one. An item already
+    waiting (ComfyUI sends a prompt's messages in bursts) is taken without arming a
+    timer; otherwise ``timeout`` rather than ``wait_for``: no extra task per event."""
+    try:
+        return queue.get_nowait()
+    except asyncio.QueueEmpty:
+        pass
+    try:
+        async with asyncio.timeout(timeout_s):
+            return await queue.get()
+    except TimeoutError:
+        return None
 
 
 class Follower:
@@ -128,13 +143,7 @@ class Follower:
                     return
                 healthy = self._stream.connected.is_set() and not silent
                 wait = self._config.ws_silence_s if healthy else self._config.poll_interval_s
-                item: Event | StreamState | None
-                try:
-                    # ``timeout`` rather than ``wait_for``: no extra task per event.
-                    async with asyncio.timeout(min(wait, remaining)):
-                        item = await queue.get()
-                except TimeoutError:
-                    item = None
+                item = await next_item(queue, min(wait, remaining))
                 if isinstance(item, StreamState):
                     self._gap = True
                     silent = False
