@@ -26,6 +26,7 @@ from comfyui_gateway.cache.store import remember_job
 from comfyui_gateway.db.models.job import Job
 from comfyui_gateway.db.models.job_log import JobLog
 from comfyui_gateway.db.models.job_output import JobOutput
+from comfyui_gateway.db.plain_insert import insert_many
 from comfyui_gateway.db.translate import translate_db_errors
 from comfyui_gateway.db.types import UTCDateTime, utcnow
 from comfyui_gateway.jobs.status import JobStatus
@@ -283,15 +284,14 @@ async def succeed_with_outputs(
         if not won:
             await session.rollback()
             return False
-        session.add_all(outputs)
+        # Sent now, before the wait for the files below; plain INSERTs, nothing read back.
+        await insert_many(session, outputs)
         if lines:
             await session.execute(insert(JobLog), _log_rows(job_id, lines))
         if has_callback is not False:
             await add_first_attempt(session, job_id)
         if cache_ttl_s > 0:
             await remember_job(session, job_id, ttl_s=cache_ttl_s)
-        if outputs:
-            await session.flush()  # the output rows are sent before the wait below
         if before_commit is not None:
             await before_commit()
         await session.commit()
