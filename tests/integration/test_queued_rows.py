@@ -3,16 +3,12 @@ rows the ORM writes; a duplicate idempotency key writes nothing. On both databas
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from comfyui_gateway.db.engine import create_engine, create_session_factory
-from comfyui_gateway.db.migrate import migrate
 from comfyui_gateway.db.models.idempotency import IdempotencyKey
 from comfyui_gateway.db.models.job import Job
 from comfyui_gateway.db.models.job_log import JobLog
@@ -20,24 +16,8 @@ from comfyui_gateway.db.translate import translate_db_errors
 from comfyui_gateway.errors import Conflict
 from comfyui_gateway.jobs.queued_rows import insert_queued
 from tests.job_rows import stored_row, submitted_job
-from tests.stack import fresh_postgres_database
 
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield str(tmp_path / "rows.db")
-        return
-    with fresh_postgres_database() as url:
-        yield url
-
-
-@pytest.fixture
-async def sessions(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    await migrate(database_url)
-    engine = create_engine(database_url)
-    yield create_session_factory(engine)
-    await engine.dispose()
+pytest_plugins = ["tests.db_fixtures"]
 
 
 def queued_line(job: Job) -> JobLog:

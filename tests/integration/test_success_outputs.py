@@ -5,39 +5,19 @@ the race writes none. On SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from comfyui_gateway.db.engine import create_engine, create_session_factory
-from comfyui_gateway.db.migrate import migrate
 from comfyui_gateway.db.models.job import Job
 from comfyui_gateway.db.models.job_output import JobOutput
 from comfyui_gateway.db.plain_insert import insert_many
 from comfyui_gateway.jobs import transitions
 from comfyui_gateway.jobs.status import JobStatus
 from tests.job_rows import MOMENT_COLUMNS, running_job
-from tests.stack import fresh_postgres_database
 
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield str(tmp_path / "rows.db")
-        return
-    with fresh_postgres_database() as url:
-        yield url
-
-
-@pytest.fixture
-async def sessions(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    await migrate(database_url)
-    engine = create_engine(database_url)
-    yield create_session_factory(engine)
-    await engine.dispose()
+pytest_plugins = ["tests.db_fixtures"]
 
 
 def an_output(job_id: str, node: str | None = "9") -> JobOutput:
