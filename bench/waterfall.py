@@ -7,14 +7,17 @@ server, worker, ComfyUI calls, storage — lands in one trace. Each span is prin
 its start offset from the client's ``POST /jobs`` with its duration, ordered by start,
 indented by parentage; spans added later simply appear. Below it, the issue's stages
 are mapped to the spans that cover them (or the gaps between them), naming any stage
-no span covers yet. The baseline is the job's whole client-side time.
+no span covers yet, for that job and as the median over ``BENCH_WATERFALL_JOBS`` (20)
+more. The baseline is the job's whole client-side time.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import secrets
+import statistics
 import time
 from dataclasses import dataclass
 
@@ -34,6 +37,9 @@ from bench.common import (
 from tests.otlp_receiver import OtlpReceiver, ReceivedSpan
 
 CREATE_SPAN = "comfyui_gateway.v1.JobService/CreateJob"
+JOBS = int(os.environ.get("BENCH_WATERFALL_JOBS", "20"))
+"""Jobs traced after the printed one: one job's spans move by milliseconds run to run on
+this machine, so each stage is printed again as its median over all of them."""
 RUN_SPAN = "job.run"
 
 STAGES: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -54,6 +60,10 @@ STAGES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("event publish", ("events.publish",)),
 )
 """Issue 13's stages, each with the span names that measure it (first found wins)."""
+
+
+StageRow = tuple[str, float | None, float | None]
+"""(stage, start ms from the client's ``POST /jobs``, duration ms); None: no span yet."""
 
 
 @dataclass(frozen=True)
@@ -110,9 +120,11 @@ def _first(spans: list[ReceivedSpan], names: tuple[str, ...]) -> ReceivedSpan | 
     return None
 
 
-def _print_stages(spans: list[ReceivedSpan], marks: ClientMarks) -> None:
+def _stage_rows(spans: list[ReceivedSpan], marks: ClientMarks) -> list[StageRow]:
+    """(stage, start ms from ``POST /jobs``, duration ms) for each of issue 13's stages;
+    None where no span covers the stage."""
     origin = marks.sent
-    rows: list[tuple[str, float | None, float | None]] = []
+    rows: list[StageRow] = []
     create = _first(spans, (CREATE_SPAN,))
     run = _first(spans, (RUN_SPAN,))
     if create is not None:
@@ -139,12 +151,44 @@ def _print_stages(spans: list[ReceivedSpan], marks: ClientMarks) -> None:
             (marks.downloaded - marks.terminal) / 1e6,
         )
     )
-    print(f"  {'stage':40s} {'start ms':>9s} {'dur ms':>8s}")
+    rows.append(("client: whole job", 0.0, (marks.downloaded - origin) / 1e6))
+    return rows
+
+
+def _print_stages(rows: list[StageRow], header: str) -> None:
+    print(f"  {header:40s} {'start ms':>9s} {'dur ms':>8s}")
     for stage, start, duration in rows:
         if start is None or duration is None:
             print(f"  {stage:40s} {'-':>9s} {'-':>8s}  (no span yet)")
         else:
             print(f"  {stage:40s} {start:9.2f} {duration:8.2f}")
+
+
+def _median_rows(
+    runs: list[list[StageRow]],
+) -> list[StageRow]:
+    """Per stage, the median start and duration over the jobs where a span covered it."""
+    rows: list[StageRow] = []
+    for index, (stage, _, _) in enumerate(runs[0]):
+        starts = [start for start in (run[index][1] for run in runs) if start is not None]
+        durations = [took for took in (run[index][2] for run in runs) if took is not None]
+        if not starts or not durations:
+            rows.append((stage, None, None))
+        else:
+            rows.append((stage, statistics.median(starts), statistics.median(durations)))
+    return rows
+
+
+def _traced_job(base_url: str, receiver: OtlpReceiver) -> tuple[ClientMarks, list[ReceivedSpan]]:
+    """One job under a trace of its own: what the client saw, and every span of it."""
+    trace_id = secrets.token_hex(16)
+    marks = asyncio.run(_one_job(base_url, trace_id))
+    return marks, receiver.wait_for(trace_id, {CREATE_SPAN, RUN_SPAN})
+
+
+def _traced_rows(base_url: str, receiver: OtlpReceiver) -> list[StageRow]:
+    marks, spans = _traced_job(base_url, receiver)
+    return _stage_rows(spans, marks)
 
 
 def _measure(mode: Mode) -> None:
@@ -157,12 +201,13 @@ def _measure(mode: Mode) -> None:
         with running_stack(env, mode) as stack:
             for _ in range(3):  # warm every path first
                 asyncio.run(_one_job(stack.base_url, secrets.token_hex(16)))
-            trace_id = secrets.token_hex(16)
-            marks = asyncio.run(_one_job(stack.base_url, trace_id))
-            spans = receiver.wait_for(trace_id, {CREATE_SPAN, RUN_SPAN})
-    print(f"-- {mode.name}: one job, trace {trace_id}")
+            marks, spans = _traced_job(stack.base_url, receiver)
+            more = [_traced_rows(stack.base_url, receiver) for _ in range(JOBS)]
+    print(f"-- {mode.name}: one job, trace {spans[0].trace_id if spans else '-'}")
     _print_spans(spans, marks.sent)
-    _print_stages(spans, marks)
+    rows = _stage_rows(spans, marks)
+    _print_stages(rows, "stage (this job)")
+    _print_stages(_median_rows([rows, *more]), f"stage (median of {JOBS + 1} jobs)")
     total = (marks.downloaded - marks.sent) / 1e6
     record(
         Figure(
