@@ -11,6 +11,7 @@ holds, and it stays out of the session.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,8 +20,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapper
 
 from comfyui_gateway.db.base import Base
-
-_INSERTS: dict[Table, Insert] = {}
 
 
 async def insert_new(session: AsyncSession, *objects: Base) -> None:
@@ -62,9 +61,7 @@ def row_of(item: Base) -> tuple[Table, dict[str, Any]]:
     return table, values
 
 
+@functools.cache
 def _insert_into(table: Table) -> Insert:
     """One INSERT construct per table (SQLAlchemy caches its compiled form per keys)."""
-    statement = _INSERTS.get(table)
-    if statement is None:
-        statement = _INSERTS[table] = insert(table)
-    return statement
+    return insert(table)
